@@ -1,0 +1,136 @@
+"""Appending to the event log and reading it back.
+
+Appends run inside the caller's transaction, so an event is stored if and only if the change
+it describes is. On PostgreSQL a transaction-scoped advisory lock serializes appenders (the
+chain needs a single head); on SQLite ``BEGIN IMMEDIATE`` already holds the write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from bot.events.chain import GENESIS_HASH, ChainReport, normalize_details, row_digest, verify_rows
+from bot.events.models import Event
+from bot.metrics import REGISTRY
+
+EVENTS_APPENDED = Counter(
+    "slabot_events_appended_total", "Events appended to the log", ["kind"], registry=REGISTRY
+)
+# Any constant works; it only has to be the same in every slabot process.
+EVENT_LOG_LOCK_ID = 0x51AB07
+
+
+@dataclass(slots=True)
+class NewEvent:
+    kind: str
+    at: datetime
+    source: str
+    ticket_id: int | None = None
+    finding_id: int | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    actor: str | None = None
+    external_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+_HEAD_KEY = "slabot.event_head"
+
+
+def _lock_and_read_head(session: Session) -> tuple[int, str]:
+    cached = session.info.get(_HEAD_KEY)
+    transaction = session.get_transaction()
+    if cached is not None and cached[0] is transaction:
+        return cached[1], cached[2]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_LOG_LOCK_ID})
+    head = session.execute(
+        select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+
+
+def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -> list[int]:
+    """Append events in order; returns their sequence numbers. Batched in one INSERT."""
+    if not events:
+        return []
+    seq, prev_hash = _lock_and_read_head(session)
+    rows: list[dict[str, Any]] = []
+    recorded_at = now.astimezone(UTC)
+    for new in events:
+        seq += 1
+        row: dict[str, Any] = {
+            "seq": seq,
+            "at": new.at.astimezone(UTC),
+            "recorded_at": recorded_at,
+            "kind": new.kind,
+            "ticket_id": new.ticket_id,
+            "finding_id": new.finding_id,
+            "from_state": new.from_state,
+            "to_state": new.to_state,
+            "actor": new.actor,
+            "source": new.source,
+            "external_id": new.external_id,
+            "details": normalize_details(new.details),
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = row_digest(prev_hash, row)
+        rows.append(row)
+        EVENTS_APPENDED.labels(new.kind).inc()
+    session.execute(insert(Event), rows)
+    session.info[_HEAD_KEY] = (session.get_transaction(), seq, prev_hash)
+    return [r["seq"] for r in rows]
+
+
+def append_event(session: Session, event: NewEvent, *, now: datetime) -> int:
+    return append_events(session, [event], now=now)[0]
+
+
+def external_event_seen(session: Session, external_id: str) -> bool:
+    """A redelivered webhook is recorded once: check before doing the work it describes."""
+    return session.scalar(select(Event.seq).where(Event.external_id == external_id)) is not None
+
+
+def head(session: Session) -> tuple[int, str]:
+    row = session.execute(select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)).first()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+def iter_rows(session: Session, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every row as a plain mapping, oldest first, streamed in batches (constant memory)."""
+    last = 0
+    columns = [c for c in Event.__table__.columns]
+    while True:
+        chunk = (
+            session.execute(
+                select(*columns).where(Event.seq > last).order_by(Event.seq).limit(batch)
+            )
+            .mappings()
+            .all()
+        )
+        if not chunk:
+            return
+        for row in chunk:
+            yield dict(row)
+        last = int(chunk[-1]["seq"])
+
+
+def verify(session: Session) -> ChainReport:
+    return verify_rows(iter_rows(session))
+
+
+def ticket_history(session: Session, ticket_id: int) -> list[Event]:
+    return list(
+        session.scalars(select(Event).where(Event.ticket_id == ticket_id).order_by(Event.seq))
+    )
