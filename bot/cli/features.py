@@ -1,9 +1,15 @@
-"""Feature commands (ingest, tickets, KEV, snapshots, demo)."""
+"""Feature commands (ingest, tickets, KEV, snapshots, demo) attached to the main app."""
 
 from __future__ import annotations
 
 import typer
 
+from bot.cli import ingest, tickets
+
 
 def register(app: typer.Typer, *, evidence_app: typer.Typer, kev_app: typer.Typer) -> None:
-    pass
+    app.command("ingest")(ingest.ingest_command)
+    app.command("tickets")(tickets.tickets_command)
+    app.command("ticket")(tickets.ticket_command)
+    kev_app.command("load")(ingest.kev_load)
+    kev_app.command("refresh")(ingest.kev_refresh)

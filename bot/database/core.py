@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -68,3 +68,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, for executemany UPDATEs keyed by a bound id (SQLAlchemy's
+    ORM bulk UPDATE insists on primary-key dicts, which our batches do not carry)."""
+    return cast(Table, model.__table__)

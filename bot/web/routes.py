@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from bot.ingest.views import router as ingest_router
+from bot.tickets.views import router as tickets_router
+
 
 def install_routes(app: FastAPI) -> None:
-    """Feature routers register here as they land (ingest, trackers, Slack, API)."""
+    app.include_router(ingest_router)
+    app.include_router(tickets_router)

@@ -1,0 +1,112 @@
+"""``slabot ingest`` and the KEV catalog commands."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import fail, open_context, parse_now, print_json
+from bot.context import AppContext
+from bot.database.core import transaction
+from bot.ingest.body import Body, FileBody
+from bot.ingest.service import (
+    EvidenceUnavailableError,
+    IngestRejectedError,
+    IngestSummary,
+    ingest,
+)
+from bot.kev.flows import load_catalog, refresh_feed
+from integrations.kev import KevCatalogError, KevFeedError, load_catalog_file
+
+
+def ingest_command(
+    file: str = typer.Argument(..., help="Nuclei output file (any shape), or - for stdin"),
+    target: str | None = typer.Option(None, "--target", help="declared scan target"),
+    now: str | None = typer.Option(None, "--now", help="ISO time to act as"),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Ingest a Nuclei output file: JSON array, JSONL, one object, envelope or HEC."""
+    at = parse_now(now)
+    if file == "-":
+        body: Body = Body.from_chunks(iter(lambda: sys.stdin.buffer.read(1 << 20), b""))
+    else:
+        path = Path(file)
+        if not path.exists():
+            fail(f"no such file: {file} (a missing file is not an empty scan)", 2)
+        if not path.is_file():
+            fail(f"not a regular file: {file}", 2)
+        body = FileBody(path)
+    with open_context() as ctx, body:
+        try:
+            summary = _run_with_progress(ctx, body, target=target, now=at, show=not json_out)
+        except IngestRejectedError as exc:
+            typer.echo(f"error: invalid Nuclei results in {file}: nothing was stored", err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {problem}", err=True)
+            raise typer.Exit(1) from None
+        except EvidenceUnavailableError as exc:
+            fail(str(exc))
+    if json_out:
+        print_json(summary.as_dict())
+    else:
+        s = summary
+        typer.echo(
+            f"scan {s.scan_id}: {s.findings} findings ({s.new} new, {s.duplicate} duplicate, "
+            f"{s.reopened} reopened), {s.escalated_kev} escalated by KEV, "
+            f"{s.tickets_opened} tickets opened, {s.ignored} ignored"
+        )
+
+
+def _run_with_progress(
+    ctx: AppContext, body: Body, *, target: str | None, now: datetime, show: bool
+) -> IngestSummary:
+    if not (show and sys.stderr.isatty()):
+        return ingest(ctx, body, source="cli", target=target, now=now)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("ingesting", total=body.size)
+        return ingest(
+            ctx,
+            body,
+            source="cli",
+            target=target,
+            now=now,
+            on_bytes=lambda n: progress.advance(task, n),
+        )
+
+
+def kev_load(
+    file: Path = typer.Argument(..., help="KEV catalog file (JSON or CSV)"),
+    now: str | None = typer.Option(None, "--now"),
+) -> None:
+    """Load a KEV catalog file; a newer catalog escalates open tickets with added CVEs."""
+    at = parse_now(now)
+    try:
+        catalog = load_catalog_file(file)
+    except (KevCatalogError, OSError) as exc:
+        fail(str(exc), 2)
+    from bot.kev.flows import _describe
+
+    with open_context() as ctx, transaction(ctx.sessions) as session:
+        result = load_catalog(ctx, session, catalog, now=at)
+    typer.echo(_describe(result))
+
+
+def kev_refresh(now: str | None = typer.Option(None, "--now")) -> None:
+    """Fetch the KEV feed now (falls back to the mirror; keeps the last good catalog)."""
+    at = parse_now(now)
+    with open_context() as ctx:
+        try:
+            typer.echo(refresh_feed(ctx, now=at))
+        except (KevFeedError, KevCatalogError) as exc:
+            fail(f"KEV refresh failed, the last good catalog is kept: {exc}")

@@ -1,0 +1,508 @@
+"""The ingest pipeline: Nuclei results → findings, occurrences, tickets and events.
+
+Results are processed in batches inside the caller's single transaction (the whole body is
+atomic). Per batch: one SELECT for the findings already known, one for the tickets of new
+findings, then batched INSERTs/UPDATEs and one batch of events. Nothing is kept per finding
+across batches, so memory does not grow with the size of the scan; a finding seen again in a
+later batch of the same body is found by the SELECT, since the earlier batch was flushed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.context import AppContext
+from bot.database.core import table_of
+from bot.events.service import NewEvent, append_events
+from bot.findings.models import Finding, FindingCve, Occurrence
+from bot.findings.rules import KevFacts, escalate, initial_due
+from bot.ingest.evidence import finding_details
+from bot.jobs.service import enqueue
+from bot.policy import effective_severity, opens_ticket, severity_rank
+from bot.tickets.models import Ticket
+from bot.tickets.service import RESOLVED_STATES, TicketDraft, open_tickets, recompute_tickets
+from integrations.nuclei import NucleiResult
+
+BATCH_SIZE = 2000
+
+
+@dataclass(slots=True)
+class Counts:
+    findings: int = 0
+    new: int = 0
+    duplicate: int = 0
+    reopened: int = 0
+    escalated_kev: int = 0
+    tickets_opened: int = 0
+
+
+@dataclass(slots=True)
+class _Group:
+    """All results of one fingerprint within a batch."""
+
+    first: NucleiResult
+    last: NucleiResult
+    count: int
+    seen_at: datetime  # earliest of Nuclei's timestamps and the receive time
+
+
+@dataclass
+class IngestPipeline:
+    ctx: AppContext
+    session: Session
+    scan_id: int
+    now: datetime
+    kev: dict[str, KevFacts]
+    source: str = "nuclei"
+    counts: Counts = field(default_factory=Counts)
+    _batch: list[NucleiResult] = field(default_factory=list)
+
+    def add(self, result: NucleiResult) -> None:
+        self._batch.append(result)
+        if len(self._batch) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        self.counts.findings += len(batch)
+        groups: dict[str, _Group] = {}
+        for result in batch:
+            seen = self.now if result.timestamp is None else min(result.timestamp, self.now)
+            group = groups.get(result.fingerprint)
+            if group is None:
+                groups[result.fingerprint] = _Group(result, result, 1, seen)
+            else:
+                group.last, group.count = result, group.count + 1
+                group.seen_at = min(group.seen_at, seen)
+        known = {
+            f.fingerprint: f
+            for f in self.session.scalars(
+                select(Finding).where(Finding.fingerprint.in_(list(groups)))
+            )
+        }
+        fresh = {fp: g for fp, g in groups.items() if fp not in known}
+        self.counts.new += len(fresh)
+        self.counts.duplicate += len(batch) - len(fresh)
+        self._insert_new(fresh)
+        self._update_known({fp: groups[fp] for fp in known}, known)
+        self._record_occurrences(groups)
+
+    # -- new findings -------------------------------------------------------------------------
+
+    def _kev_for(self, cve_ids: tuple[str, ...]) -> KevFacts | None:
+        for cve in cve_ids:
+            fact = self.kev.get(cve)
+            if fact is not None:
+                return fact
+        return None
+
+    def _insert_new(self, fresh: dict[str, _Group]) -> None:
+        if not fresh:
+            return
+        policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
+        rows: list[dict[str, Any]] = []
+        kev_of: list[KevFacts | None] = []
+        for group in fresh.values():
+            result = group.first
+            fact = self._kev_for(result.cve_ids)
+            severity = effective_severity(policy, result.severity, in_kev=fact is not None)
+            due = (
+                initial_due(policy, severity, group.seen_at, tz, fact)
+                if opens_ticket(policy, severity)
+                else None
+            )
+            kev_of.append(fact)
+            rows.append(
+                {
+                    "fingerprint": result.fingerprint,
+                    "grouping_key": result.grouping_key,
+                    "template_id": result.template_id,
+                    "name": result.name,
+                    "asset": result.asset,
+                    "matcher_name": result.matcher_name,
+                    "protocol": result.protocol,
+                    "reported_severity": result.severity,
+                    "severity": severity,
+                    "cve_ids": list(result.cve_ids),
+                    "kev": fact is not None,
+                    "kev_date_added": fact.date_added if fact else None,
+                    "kev_due_date": fact.due_date if fact else None,
+                    "kev_ransomware": fact.known_ransomware if fact else None,
+                    "kev_catalog_version": fact.catalog_version if fact else None,
+                    "kev_delisted": False,
+                    "status": "open",
+                    "first_seen": group.seen_at,
+                    "last_seen": now,
+                    "clock_started_at": group.seen_at,
+                    "escalated_at": now if fact else None,
+                    "due_date": due,
+                    "occurrences": group.count,
+                    "last_scan_id": self.scan_id,
+                    "details": finding_details(group.last),
+                    "ticket_id": None,
+                }
+            )
+        ticket_of = self._tickets_for_new(rows)
+        for row in rows:
+            row["ticket_id"] = ticket_of.get(row["grouping_key"])
+        ids = list(
+            self.session.scalars(
+                insert(Finding).returning(Finding.id, sort_by_parameter_order=True), rows
+            ).all()
+        )
+        cve_rows = [
+            {"finding_id": fid, "cve_id": cve}
+            for fid, row in zip(ids, rows, strict=True)
+            for cve in row["cve_ids"]
+        ]
+        if cve_rows:
+            self.session.execute(insert(FindingCve), cve_rows)
+        new_events: list[NewEvent] = []
+        for fid, row, fact in zip(ids, rows, kev_of, strict=True):
+            row["id"] = fid
+            new_events.append(
+                NewEvent(
+                    kind="finding.new",
+                    at=row["first_seen"],
+                    source=self.source,
+                    finding_id=fid,
+                    ticket_id=row["ticket_id"],
+                    to_state="open",
+                    details={
+                        "fingerprint": row["fingerprint"],
+                        "template_id": row["template_id"],
+                        "asset": row["asset"],
+                        "matcher_name": row["matcher_name"],
+                        "severity": row["severity"],
+                        "reported_severity": row["reported_severity"],
+                        "cve_ids": row["cve_ids"],
+                        "due_date": row["due_date"],
+                        "scan_id": self.scan_id,
+                    },
+                )
+            )
+            if fact is not None:
+                self.counts.escalated_kev += 1
+                new_events.append(
+                    NewEvent(
+                        kind="finding.escalated",
+                        at=now,
+                        source="system",
+                        finding_id=fid,
+                        ticket_id=row["ticket_id"],
+                        from_state=row["reported_severity"],
+                        to_state=row["severity"],
+                        details={
+                            "reason": "kev",
+                            "cve_ids": row["cve_ids"],
+                            "catalog_version": fact.catalog_version,
+                            "kev_date_added": fact.date_added,
+                            "kev_due_date": fact.due_date,
+                            "known_ransomware": fact.known_ransomware,
+                        },
+                    )
+                )
+        append_events(self.session, new_events, now=now)
+        attached = {row["ticket_id"] for row in rows if row["ticket_id"] is not None}
+        recompute_tickets(self.session, attached, now=now, reason="new finding")
+
+    def _tickets_for_new(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """grouping key → ticket id for findings that open (or join) a ticket."""
+        wanted = [r for r in rows if r["due_date"] is not None]
+        if not wanted:
+            return {}
+        keys = {r["grouping_key"] for r in wanted}
+        existing: dict[str, int] = {}
+        reopen: dict[int, datetime] = {}
+        for tid, key, status in self.session.execute(
+            select(Ticket.id, Ticket.grouping_key, Ticket.status).where(
+                Ticket.grouping_key.in_(keys)
+            )
+        ):
+            existing[key] = tid
+            if status in RESOLVED_STATES:
+                reopen[tid] = self.now
+        drafts: dict[str, TicketDraft] = {}
+        for row in wanted:
+            key = row["grouping_key"]
+            if key in existing:
+                continue
+            draft = drafts.get(key)
+            if draft is None or severity_rank(row["severity"]) > severity_rank(draft.severity):
+                drafts[key] = TicketDraft(
+                    grouping_key=key,
+                    title=f"{row['name']} on {row['asset']}",
+                    template_id=row["template_id"],
+                    asset=row["asset"],
+                    severity=row["severity"],
+                    reported_severity=row["reported_severity"],
+                    kev=row["kev"],
+                    cve_ids=row["cve_ids"],
+                    due_date=_earliest(draft.due_date if draft else None, row["due_date"]),
+                    opened_at=self.now,
+                    clock_started_at=row["first_seen"],
+                )
+        opened = open_tickets(
+            self.session,
+            list(drafts.values()),
+            tracker=self.ctx.settings.tracker,
+            policy=self.ctx.policy,
+            now=self.now,
+            source="system",
+        )
+        self.counts.tickets_opened += len(opened)
+        if reopen:
+            self._reopen_tickets(reopen)
+        return existing | opened
+
+    # -- known findings -----------------------------------------------------------------------
+
+    def _update_known(self, groups: dict[str, _Group], known: dict[str, Finding]) -> None:
+        if not groups:
+            return
+        now = self.now
+        self.session.execute(
+            update(table_of(Finding))
+            .where(Finding.id == bindparam("fid"))
+            .values(
+                last_seen=bindparam("seen"),
+                occurrences=Finding.occurrences + bindparam("n"),
+                last_scan_id=bindparam("scan"),
+            ),
+            [
+                {"fid": known[fp].id, "seen": now, "n": g.count, "scan": self.scan_id}
+                for fp, g in groups.items()
+            ],
+            execution_options={"synchronize_session": False},
+        )
+        reappeared: dict[int, datetime] = {}
+        regressions: list[tuple[Finding, _Group]] = []
+        escalations: list[tuple[Finding, _Group, KevFacts | None]] = []
+        for fp, group in groups.items():
+            finding = known[fp]
+            if finding.status == "resolved":
+                regressions.append((finding, group))
+                continue
+            fact = None if finding.kev else self._kev_for(finding_cves(finding))
+            if fact is not None or severity_rank(group.last.severity) != severity_rank(
+                finding.reported_severity
+            ):
+                escalations.append((finding, group, fact))
+        if regressions:
+            self.counts.reopened += len(regressions)
+            self.counts.duplicate -= len(regressions)
+            for finding, group in regressions:
+                if finding.ticket_id is not None:
+                    when = reappeared.get(finding.ticket_id, group.seen_at)
+                    reappeared[finding.ticket_id] = min(when, group.seen_at)
+            self._reopen_findings(regressions)
+            self._reopen_tickets(reappeared)
+        if escalations:
+            self._apply_severity_changes(escalations)
+
+    def _reopen_findings(self, regressions: list[tuple[Finding, _Group]]) -> None:
+        rows = []
+        for finding, group in regressions:
+            due = initial_due(self.ctx.policy, finding.severity, group.seen_at, self.ctx.tz, None)
+            rows.append({"fid": finding.id, "at": group.seen_at, "due": due})
+        self.session.execute(
+            update(table_of(Finding))
+            .where(Finding.id == bindparam("fid"))
+            .values(status="open", clock_started_at=bindparam("at"), due_date=bindparam("due")),
+            rows,
+            execution_options={"synchronize_session": False},
+        )
+
+    def _reopen_tickets(self, reappeared: dict[int, datetime]) -> None:
+        """Resolved tickets whose finding came back: open again, SLA clock restarted."""
+        tickets = self.session.scalars(
+            select(Ticket).where(
+                Ticket.id.in_(list(reappeared)), Ticket.status.in_(RESOLVED_STATES)
+            )
+        ).all()
+        if not tickets:
+            return
+        policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
+        updates, new_events = [], []
+        for ticket in tickets:
+            restarted = reappeared[ticket.id]
+            due = initial_due(policy, ticket.severity, restarted, tz, None)
+            updates.append({"tid": ticket.id, "at": restarted, "due": due})
+            new_events.append(
+                NewEvent(
+                    kind="ticket.reopened",
+                    at=now,
+                    source="system",
+                    ticket_id=ticket.id,
+                    from_state=ticket.status,
+                    to_state="open",
+                    details={
+                        "reason": "finding seen again by a later scan",
+                        "scan_id": self.scan_id,
+                        "clock_restarted_at": restarted,
+                        "old_due_date": ticket.due_date,
+                        "new_due_date": due,
+                        "policy": policy.name,
+                    },
+                )
+            )
+            if ticket.tracker != "local":
+                enqueue(
+                    self.session,
+                    kind="tracker.reopen",
+                    key=f"tracker.reopen:{ticket.id}:{self.scan_id}",
+                    now=now,
+                    payload={"ticket_id": ticket.id},
+                )
+        self.session.execute(
+            update(table_of(Ticket))
+            .where(Ticket.id == bindparam("tid"))
+            .values(
+                status="open",
+                clock_started_at=bindparam("at"),
+                due_date=bindparam("due"),
+                resolved_at=None,
+                status_changed_at=now,
+                next_reminder_at=now,
+            ),
+            updates,
+            execution_options={"synchronize_session": False},
+        )
+        append_events(self.session, new_events, now=now)
+
+    def _apply_severity_changes(self, items: list[tuple[Finding, _Group, KevFacts | None]]) -> None:
+        """A later scan reports a higher severity (template updated) or the CVE is now in KEV:
+        escalate and tighten. A lower reported severity is recorded and changes nothing."""
+        policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
+        updates, new_events = [], []
+        touched: set[int] = set()
+        for finding, group, fact in items:
+            reported = group.last.severity
+            target = effective_severity(policy, reported, in_kev=fact is not None or finding.kev)
+            if severity_rank(reported) < severity_rank(finding.reported_severity) and fact is None:
+                new_events.append(
+                    NewEvent(
+                        kind="finding.severity_lowered",
+                        at=now,
+                        source=self.source,
+                        finding_id=finding.id,
+                        ticket_id=finding.ticket_id,
+                        from_state=finding.reported_severity,
+                        to_state=reported,
+                        details={"note": "due date kept: due dates never loosen"},
+                    )
+                )
+                continue
+            outcome = escalate(
+                policy,
+                current_severity=finding.severity,
+                current_due=finding.due_date,
+                first_seen=finding.first_seen,
+                new_severity=target,
+                at=now,
+                tz=tz,
+                kev=fact,
+            )
+            updates.append(
+                {
+                    "fid": finding.id,
+                    "reported": reported
+                    if severity_rank(reported) > severity_rank(finding.reported_severity)
+                    else finding.reported_severity,
+                    "severity": outcome.severity,
+                    "due": outcome.due,
+                    "kev": finding.kev or fact is not None,
+                    "added": fact.date_added if fact else finding.kev_date_added,
+                    "kev_due": fact.due_date if fact else finding.kev_due_date,
+                    "version": fact.catalog_version if fact else finding.kev_catalog_version,
+                    "escalated_at": now if outcome.changed_severity else finding.escalated_at,
+                }
+            )
+            if outcome.changed_severity or outcome.changed_due:
+                if fact is not None:
+                    self.counts.escalated_kev += 1
+                new_events.append(
+                    NewEvent(
+                        kind="finding.escalated",
+                        at=now,
+                        source="system",
+                        finding_id=finding.id,
+                        ticket_id=finding.ticket_id,
+                        from_state=finding.severity,
+                        to_state=outcome.severity,
+                        details={
+                            "reason": "kev" if fact else "higher severity reported",
+                            "reported_severity": reported,
+                            "catalog_version": fact.catalog_version if fact else None,
+                            "old_due_date": finding.due_date,
+                            "new_due_date": outcome.due,
+                        },
+                    )
+                )
+                if finding.ticket_id is not None:
+                    touched.add(finding.ticket_id)
+        if updates:
+            self.session.execute(
+                update(table_of(Finding))
+                .where(Finding.id == bindparam("fid"))
+                .values(
+                    reported_severity=bindparam("reported"),
+                    severity=bindparam("severity"),
+                    due_date=bindparam("due"),
+                    kev=bindparam("kev"),
+                    kev_date_added=bindparam("added"),
+                    kev_due_date=bindparam("kev_due"),
+                    kev_catalog_version=bindparam("version"),
+                    escalated_at=bindparam("escalated_at"),
+                ),
+                updates,
+                execution_options={"synchronize_session": False},
+            )
+        append_events(self.session, new_events, now=now)
+        recompute_tickets(self.session, touched, now=now, reason="escalation at ingest")
+
+    # -- occurrences --------------------------------------------------------------------------
+
+    def _record_occurrences(self, groups: dict[str, _Group]) -> None:
+        ids: dict[str, int] = {
+            fp: fid
+            for fp, fid in self.session.execute(
+                select(Finding.fingerprint, Finding.id).where(Finding.fingerprint.in_(list(groups)))
+            )
+        }
+        rows = [
+            {
+                "finding_id": ids[fp],
+                "scan_id": self.scan_id,
+                "seen_at": g.seen_at,
+                "matched_at": (g.last.matched_at or "")[:4096] or None,
+            }
+            for fp, g in groups.items()
+        ]
+        dialect = self.session.get_bind().dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert_fn(Occurrence).on_conflict_do_nothing(index_elements=["finding_id", "scan_id"]),
+            rows,
+        )
+
+
+def finding_cves(finding: Finding) -> tuple[str, ...]:
+    return tuple(finding.cve_ids or ())
+
+
+def _earliest(a: date | None, b: date | None) -> date | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

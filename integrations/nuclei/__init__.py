@@ -1,0 +1,174 @@
+"""Pure Nuclei parsing: containers, records, finding identity and redaction (no I/O).
+
+Entry points::
+
+    for item in iter_results(chunks, default_target="https://example.com"):
+        ...  # NucleiResult | Ignored | Invalid, in body order
+
+    stream = NucleiStream(chunks, default_target=None)
+    items = list(stream)          # single use; iterate once
+    stream.container              # "empty" | "array" | "jsonl" | "object" | "envelope" | "hec"
+    stream.scan_metadata          # the envelope's ``scan_metadata`` dict, or None
+    stream.metadata               # the same as a typed ScanMetadata (raw dict + target), or None
+    stream.default_target         # the target used for records without a location
+    stream.results, stream.ignored, stream.invalid   # counts so far
+
+``chunks`` is any iterable of ``bytes`` (e.g. 1 MiB reads of a request body); memory stays
+bounded by the largest record (see :mod:`integrations.nuclei.containers`).
+
+Every item has an ``index``: its 0-based position among the body's records (array elements,
+JSONL lines, envelope findings, HEC events; blank lines are not records). A body is valid
+when no item is :class:`Invalid`; an :class:`Invalid` carries the line and a message such as
+``'line 3: invalid JSON: unexpected character (column 1)'`` or
+``'record 4 (line 5): missing "template-id"'``.
+
+Default target: a record with no ``matched-at``, ``host`` or ``url`` uses ``default_target``
+(the request's ``target=``); when none is given, the envelope's ``scan_metadata.target`` is
+used. Should an envelope put ``findings`` before ``scan_metadata``, records that need the
+target are held back and emitted, with their original index, after the envelope ends. A
+record with no location at all and no target is :class:`Invalid`.
+
+Nothing here is redacted: apply :func:`redact_meta` / :func:`redact_http` to ``meta``,
+``request``, ``response`` and ``curl_command`` before the data leaves slabot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from integrations.nuclei.containers import ContainerKind, RecordSplitter
+from integrations.nuclei.identity import (
+    fingerprint,
+    grouping_key,
+    normalize_asset,
+    select_asset,
+)
+from integrations.nuclei.records import (
+    NO_ASSET,
+    Ignored,
+    Invalid,
+    NucleiResult,
+    ParsedItem,
+    Severity,
+    normalize_record,
+    parse_timestamp,
+)
+from integrations.nuclei.redact import REDACTED, redact_http, redact_meta
+
+__all__ = [
+    "REDACTED",
+    "ContainerKind",
+    "Ignored",
+    "Invalid",
+    "NucleiResult",
+    "NucleiStream",
+    "ParsedItem",
+    "ScanMetadata",
+    "Severity",
+    "fingerprint",
+    "grouping_key",
+    "iter_results",
+    "normalize_asset",
+    "normalize_record",
+    "parse_timestamp",
+    "redact_http",
+    "redact_meta",
+    "select_asset",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanMetadata:
+    """The envelope's ``scan_metadata``: the raw object and the scan target, if one."""
+
+    raw: dict[str, object]
+    target: str | None
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, object]) -> ScanMetadata:
+        target = raw.get("target")
+        if target is None:
+            target = raw.get("targets")
+        if isinstance(target, list) and len(target) == 1:
+            target = target[0]
+        text = target.strip() if isinstance(target, str) else ""
+        return cls(raw=dict(raw), target=text or None)
+
+
+class NucleiStream:
+    """Iterate once over the parsed items of a Nuclei body; expose what the body declared."""
+
+    def __init__(self, chunks: Iterable[bytes], *, default_target: str | None = None) -> None:
+        self._splitter = RecordSplitter(chunks)
+        self._explicit_target = default_target.strip() if default_target else None
+        self._seen_meta: dict[str, object] | None = None
+        self.metadata: ScanMetadata | None = None
+        self.results = self.ignored = self.invalid = 0
+        self._started = False
+
+    @property
+    def container(self) -> ContainerKind:
+        return self._splitter.container
+
+    @property
+    def scan_metadata(self) -> dict[str, object] | None:
+        return self._splitter.scan_metadata
+
+    @property
+    def default_target(self) -> str | None:
+        if self._explicit_target:
+            return self._explicit_target
+        raw = self._splitter.scan_metadata
+        if raw is not self._seen_meta:
+            self._seen_meta = raw
+            self.metadata = ScanMetadata.from_raw(raw) if raw is not None else None
+        return self.metadata.target if self.metadata is not None else None
+
+    def __iter__(self) -> Iterator[ParsedItem]:
+        if self._started:
+            raise RuntimeError("a NucleiStream can be iterated only once")
+        self._started = True
+        return self._items()
+
+    def _count(self, item: ParsedItem) -> ParsedItem:
+        if type(item) is NucleiResult:
+            self.results += 1
+        elif type(item) is Ignored:
+            self.ignored += 1
+        else:
+            self.invalid += 1
+        return item
+
+    def _items(self) -> Iterator[ParsedItem]:
+        splitter = self._splitter
+        held: list[tuple[object, int, int | None]] = []
+        index = 0
+        for line, value, error in splitter:
+            if error is not None:
+                message = f"line {line}: {error}" if line is not None else error
+                yield self._count(Invalid(index, line, message))
+            else:
+                target = self.default_target
+                item = normalize_record(value, index, line, default_target=target)
+                if (
+                    target is None
+                    and type(item) is Invalid
+                    and splitter.container == "envelope"
+                    and splitter.scan_metadata is None
+                    and item.message.endswith(NO_ASSET)
+                ):
+                    held.append((value, index, line))
+                else:
+                    yield self._count(item)
+            index += 1
+        target = self.default_target
+        for value, held_index, line in held:
+            yield self._count(normalize_record(value, held_index, line, default_target=target))
+
+
+def iter_results(
+    chunks: Iterable[bytes], *, default_target: str | None = None
+) -> Iterator[ParsedItem]:
+    """Parse a Nuclei body given as byte chunks; see :class:`NucleiStream` for metadata."""
+    return iter(NucleiStream(chunks, default_target=default_target))

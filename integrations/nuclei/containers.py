@@ -1,0 +1,395 @@
+"""Streaming container detection and splitting of Nuclei bodies.
+
+A body arrives as an iterable of byte chunks (any sizes, down to one byte). The container is
+detected from the first non-blank byte, after an optional UTF-8 BOM:
+
+* nothing (0 bytes, whitespace only) -> ``"empty"``, zero records;
+* ``[`` -> a JSON array (``-json-export``; compact or pretty-printed) -> ``"array"``;
+* ``{`` -> the first top-level value is scanned; if it is a one-line object followed by a
+  newline (or the end of the body), possibly after a ``,`` (nuclei v3.3.6 ``-jle``), the rest
+  is read as JSONL line by line (``"jsonl"``; ``"object"`` when that single line is the whole
+  body). Otherwise top-level values are split one by one: a pretty-printed object
+  (``"object"``), concatenated objects, Splunk HEC bodies ``{"event": {...}}`` (``"hec"``;
+  ``time``/``host``/``sourcetype`` beside ``event`` are ignored) or the envelope
+  ``{"scan_metadata": {...}, "findings": [...]}`` (``"envelope"``), whose findings are
+  streamed element by element;
+* anything else -> read as JSONL, so every line becomes a line-numbered error.
+
+Memory stays bounded by the largest single record: JSONL is split with ``bytes.split`` and
+each line decoded with ``orjson.loads``; arrays, envelopes and concatenated values use an
+incremental splitter that finds the structural tokens (``{ } [ ]`` and whole strings) with a
+compiled regex, keeps depth state across chunks, and cuts out one element at a time.
+
+A record whose bytes ``orjson`` rejects is retried once after repair (invalid UTF-8 replaced,
+NUL bytes removed, other raw control characters escaped, lone surrogate escapes replaced);
+if that fails too it becomes an error item with its line number.
+
+:class:`RecordSplitter` yields ``(line, value, error)`` tuples: ``error`` is ``None`` for a
+decoded value, otherwise a message such as ``"invalid JSON: unexpected character (column 7)"``
+and ``line`` is the 1-based line of the problem. After (or during) iteration,
+``.container`` names the detected container and ``.scan_metadata`` holds the envelope's
+``scan_metadata`` object (known before the first finding when it precedes ``findings``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Iterable, Iterator
+from typing import Literal
+
+import orjson
+
+__all__ = ["ContainerKind", "RawRecord", "RecordSplitter", "load_record"]
+
+ContainerKind = Literal["empty", "array", "jsonl", "object", "envelope", "hec"]
+RawRecord = tuple[int | None, object, str | None]
+
+_BOM = b"\xef\xbb\xbf"
+_QUOTE, _LBRACE, _LBRACKET, _NEWLINE = 0x22, 0x7B, 0x5B, 0x0A
+_NON_WS = re.compile(rb"[^ \t\r\n]")
+_NON_SEP = re.compile(rb"[^ \t\r\n,]")
+_NON_INLINE_SEP = re.compile(rb"[^ \t\r,]")
+# A whole string, a bracket, or a lone quote (a string not yet complete in the buffer).
+_TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\]]|"', re.DOTALL)
+_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+_SURROGATES = re.compile(
+    r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+_CONTROL_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+_CONTROL_ESCAPES[0] = ""
+_RECORD_KEYS = ("template-id", "templateID")
+
+
+def _fix_surrogate(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return "\\ufffd" if len(text) == 6 else text
+
+
+def load_record(data: bytes | bytearray, line: int) -> RawRecord:
+    """Decode one record's bytes; on failure repair once, else return an error item."""
+    try:
+        return line, orjson.loads(data), None
+    except orjson.JSONDecodeError:
+        pass
+    text = data.decode("utf-8", "replace").translate(_CONTROL_ESCAPES)
+    if "\\u" in text:
+        text = _SURROGATES.sub(_fix_surrogate, text)
+    try:
+        return line, orjson.loads(text), None
+    except orjson.JSONDecodeError as exc:
+        where = line + max(exc.lineno, 1) - 1
+        return where, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+
+
+def _as_bytes(chunk: object) -> bytes:
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8", "surrogatepass")
+    return bytes(chunk)  # type: ignore[call-overload]
+
+
+class RecordSplitter:
+    """Split a chunked Nuclei body into decoded records (see the module docstring)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.container: ContainerKind = "empty"
+        self.scan_metadata: dict[str, object] | None = None
+        self._chunks = iter(chunks)
+        self._buf = bytearray()
+        self._line_base = 1  # line number of self._buf[0]
+        self._eof = False
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        return self._run()
+
+    # -- buffer -----------------------------------------------------------------------
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._buf += _as_bytes(chunk)
+                return True
+        self._eof = True
+        return False
+
+    def _discard(self, n: int) -> None:
+        if n:
+            self._line_base += self._buf.count(b"\n", 0, n)
+            del self._buf[:n]
+
+    def _line_at(self, pos: int) -> int:
+        return self._line_base + self._buf.count(b"\n", 0, pos)
+
+    def _seek(self, pattern: re.Pattern[bytes]) -> int | None:
+        """Discard bytes until ``pattern`` matches; position of the match or None at EOF."""
+        while True:
+            match = pattern.search(self._buf)
+            if match:
+                return match.start()
+            self._discard(len(self._buf))
+            if not self._more():
+                return None
+
+    # -- detection ----------------------------------------------------------------------
+    def _run(self) -> Iterator[RawRecord]:
+        buf = self._buf
+        while len(buf) < 3 and _BOM.startswith(buf) and self._more():
+            pass
+        if buf.startswith(_BOM):
+            del buf[:3]
+        start = self._seek(_NON_WS)
+        if start is None:
+            return
+        self._discard(start)
+        if buf[0] in (_LBRACE, _LBRACKET):
+            yield from self._values()
+        else:
+            self.container = "jsonl"
+            yield from self._lines(first_kind=None)
+
+    def _values(self) -> Iterator[RawRecord]:
+        first = True
+        while True:
+            start = self._seek(_NON_SEP)
+            if start is None:
+                return
+            self._discard(start)
+            if self._buf[0] not in (_LBRACE, _LBRACKET):
+                yield self._garbage()
+                first = False
+                continue
+            kind, multiline = yield from self._value()
+            if first:
+                self.container = kind
+                if kind in ("object", "hec") and not multiline and self._newline_follows():
+                    yield from self._lines(first_kind=kind)
+                    return
+            elif kind == "object" and self.container == "object":
+                self.container = "jsonl"
+            first = False
+
+    def _newline_follows(self) -> bool:
+        while True:
+            match = _NON_INLINE_SEP.search(self._buf)
+            if match:
+                return self._buf[match.start()] == _NEWLINE
+            if not self._more():
+                return True
+
+    def _garbage(self) -> RawRecord:
+        """Unexpected top-level content in splitter mode: one error item for the line."""
+        while (end := self._buf.find(b"\n")) == -1 and self._more():
+            pass
+        end = len(self._buf) if end == -1 else end
+        line = self._line_at(0)
+        item = load_record(bytes(self._buf[:end]).strip(), line)
+        self._discard(end)
+        return item
+
+    # -- JSONL ----------------------------------------------------------------------------
+    def _lines(self, first_kind: ContainerKind | None) -> Iterator[RawRecord]:
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        lineno = self._line_base
+        parts: list[bytes] = [bytes(self._buf)] if self._buf else []
+        self._buf.clear()
+        seen = 0
+        while True:
+            chunk: bytes | None = None
+            for raw in self._chunks:
+                if raw:
+                    chunk = _as_bytes(raw)
+                    break
+            if chunk is None:
+                lines = b"".join(parts).split(b"\n")
+            elif b"\n" not in chunk:
+                parts.append(chunk)
+                continue
+            else:
+                parts.append(chunk)
+                lines = b"".join(parts).split(b"\n")
+                last = lines.pop()
+                parts = [last] if last else []
+            for line in lines:
+                try:
+                    value = loads(line)
+                except decode_error:
+                    item = self._slow_line(line, lineno)
+                    if item is not None:
+                        seen += 1
+                        yield item
+                else:
+                    if type(value) is dict and "event" in value:
+                        value = _unwrap(value)
+                    seen += 1
+                    yield lineno, value, None
+                lineno += 1
+            if chunk is None:
+                break
+        if first_kind is None or (first_kind == "object" and seen):
+            self.container = "jsonl"
+
+    @staticmethod
+    def _slow_line(line: bytes, lineno: int) -> RawRecord | None:
+        stripped = line.strip()
+        if stripped.endswith(b","):
+            stripped = stripped[:-1].rstrip()
+        if not stripped:
+            return None
+        return load_record(stripped, lineno)
+
+    # -- splitter -------------------------------------------------------------------------
+    def _items_of(self, line: int, value: object) -> Iterator[RawRecord]:
+        """Classify a fully decoded top-level object (HEC, small envelope or a record)."""
+        if isinstance(value, dict) and not any(key in value for key in _RECORD_KEYS):
+            if "event" in value:
+                yield line, value["event"], None
+                return
+            if "findings" in value or "scan_metadata" in value:
+                self._set_metadata(value)
+                findings = value.get("findings")
+                for element in findings if isinstance(findings, list) else ():
+                    yield line, element, None
+                return
+        yield line, value, None
+
+    def _set_metadata(self, envelope: object) -> None:
+        if isinstance(envelope, dict):
+            meta = envelope.get("scan_metadata")
+            if isinstance(meta, dict):
+                self.scan_metadata = meta
+
+    def _gap(self, start: int, end: int) -> Iterator[RawRecord]:
+        """Non-object elements (numbers, literals) between two array elements."""
+        text = bytes(self._buf[start:end])
+        if not text.strip(b" \t\r\n,"):
+            return
+        line = self._line_at(start)
+        for piece in text.split(b","):
+            piece = piece.strip()
+            if piece:
+                yield load_record(piece, line)
+
+    def _value(self) -> Generator[RawRecord, None, tuple[ContainerKind, bool]]:
+        """Scan the top-level value at buf[0]; yield its records; return (kind, multiline)."""
+        buf = self._buf
+        top_array = buf[0] == _LBRACKET
+        depth = pos = 0
+        elem_depth = 1 if top_array else 0  # depth at which streamed elements live (0 = none)
+        elem_start = str_start = key_end = -1
+        gap_start, skel_start = (1 if top_array else 0), 0
+        key_is_findings = False
+        skeleton: list[bytes] | None = None
+        while True:
+            if str_start >= 0:  # inside a string that was incomplete in the buffer
+                end = _STRING_BODY.match(buf, pos).end()  # type: ignore[union-attr]
+                if end >= len(buf) or buf[end] != _QUOTE:
+                    pos = end
+                    if not self._more():
+                        break
+                    continue
+                start, stop, char = str_start, end + 1, _QUOTE
+                str_start = -1
+            else:
+                match = _TOKEN.search(buf, pos)
+                if match is None:
+                    pos = len(buf)
+                    if not self._more():
+                        break
+                    continue
+                start, stop = match.span()
+                char = buf[start]
+                if char == _QUOTE and stop - start == 1:
+                    str_start, pos = start, start + 1
+                    continue
+            pos = stop
+            if char == _QUOTE:
+                if elem_depth and depth == elem_depth and elem_start < 0:
+                    yield from self._gap(gap_start, start)
+                    yield load_record(buf[start:stop], self._line_at(start))
+                    gap_start = stop
+                elif depth == 1 and not top_array:
+                    key_end, key_is_findings = stop, buf[start:stop] == b'"findings"'
+            elif char in (_LBRACE, _LBRACKET):
+                if elem_depth and depth == elem_depth:
+                    yield from self._gap(gap_start, start)
+                    elem_start = start
+                elif (
+                    depth == 1
+                    and char == _LBRACKET
+                    and not top_array
+                    and key_is_findings
+                    and buf[key_end:start].strip() == b":"
+                ):  # the envelope's findings: stream them element by element
+                    skeleton = skeleton if skeleton is not None else []
+                    skeleton.append(bytes(buf[skel_start : start + 1]))
+                    self._early_metadata(skeleton)
+                    self._discard(stop)
+                    pos = gap_start = 0
+                    depth, elem_depth, key_end, key_is_findings = 1, 2, -1, False
+                depth += 1
+            else:
+                depth -= 1
+                if elem_depth and depth == elem_depth and elem_start >= 0:
+                    yield load_record(buf[elem_start:stop], self._line_at(elem_start))
+                    self._discard(stop)
+                    pos = gap_start = 0
+                    elem_start = -1
+                elif elem_depth and depth == elem_depth - 1:
+                    yield from self._gap(gap_start, start)
+                    if top_array:
+                        self._discard(stop)
+                        return "array", True
+                    skel_start, elem_depth, key_end = start, 0, -1  # findings closed
+                elif depth <= 0:
+                    if skeleton is not None:
+                        skeleton.append(bytes(buf[skel_start:stop]))
+                        self._set_metadata(_loads_or_none(b"".join(skeleton)))
+                        self._discard(stop)
+                        return "envelope", True
+                    multiline = buf.find(b"\n", 0, stop) != -1
+                    line, value, error = load_record(buf[:stop], self._line_at(0))
+                    self._discard(stop)
+                    if error is not None:
+                        yield line, value, error
+                        return "object", multiline
+                    kind = _kind_of(value)
+                    yield from self._items_of(line or 1, value)
+                    return kind, multiline
+        # End of input inside the value.
+        if elem_depth and elem_start < 0:
+            yield from self._gap(gap_start, len(buf))
+            closer = "]" if top_array else "]}"
+            where, message = len(buf), f"unexpected end of input: missing {closer!r}"
+        else:
+            where, message = (elem_start if elem_start >= 0 else 0), "unexpected end of input"
+        line = self._line_at(where)
+        self._discard(len(buf))
+        yield line, None, f"invalid JSON: {message}"
+        return ("array" if top_array else "envelope" if skeleton is not None else "object"), True
+
+    def _early_metadata(self, skeleton: list[bytes]) -> None:
+        """``{"scan_metadata": {...}, "findings": [`` + ``]}`` is valid JSON: read it now."""
+        self._set_metadata(_loads_or_none(b"".join(skeleton) + b"]}"))
+
+
+def _loads_or_none(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _unwrap(value: dict[str, object]) -> object:
+    """A Splunk HEC wrapper ``{"event": <result>, "time": ...}`` -> the result."""
+    if any(key in value for key in _RECORD_KEYS):
+        return value
+    return value["event"]
+
+
+def _kind_of(value: object) -> ContainerKind:
+    if isinstance(value, dict) and not any(key in value for key in _RECORD_KEYS):
+        if "event" in value:
+            return "hec"
+        if "findings" in value or "scan_metadata" in value:
+            return "envelope"
+    return "object"
