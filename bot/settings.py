@@ -8,7 +8,7 @@ line so a misconfigured process refuses to start instead of failing on the first
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     jira_project: str | None = None
     jira_issue_type: str = "Bug"
     jira_webhook_secret: SecretStr | None = None
+    # JSON object of extra Jira fields, e.g. {"customfield_10050": "CC7.2"}.
+    jira_custom_fields: dict[str, Any] = Field(default_factory=dict)
 
     linear_api_key: SecretStr | None = None
     linear_team_id: str | None = None

@@ -79,6 +79,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         evidence_url=f"file://{tmp_path / 'evidence'}",
         ingest_token="test-ingest-token",
         api_token="test-api-token",
+        # Nothing listens on the discard port: a refresh fails at once, never reaching out.
+        kev_url="http://127.0.0.1:9/known_exploited_vulnerabilities.json",
         kev_mirror_url=None,
         _env_file=None,  # type: ignore[call-arg]
     )

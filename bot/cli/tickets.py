@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+
 import typer
 
 from bot.cli.common import fail, open_context, parse_now, print_json
+from bot.database.core import transaction
 from bot.policy import local_date
+from bot.tickets.local import LocalTrackerError, set_local_status
 from bot.tickets.models import Ticket
 from bot.tickets.serialize import finding_counts, list_tickets, ticket_detail_json, ticket_json
 
@@ -40,16 +44,39 @@ def tickets_command(
 
 def ticket_command(
     ticket_id: int = typer.Argument(..., help="ticket id"),
+    set_status: str | None = typer.Option(
+        None, "--set-status", help="local tracker only: open, in_progress or resolved"
+    ),
+    resolution: str | None = typer.Option(
+        None, "--resolution", help='with --set-status resolved, e.g. Done or "Won\'t Fix"'
+    ),
     now: str | None = typer.Option(None, "--now"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """One ticket with its findings and its event history."""
+    """One ticket with its findings and its event history (or change a local ticket's status)."""
     at = parse_now(now)
-    with open_context() as ctx, ctx.sessions() as session:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is None:
-            fail(f"no ticket {ticket_id}", 1)
-        detail = ticket_detail_json(session, ticket, today=local_date(at, ctx.tz), tz=ctx.tz)
+    with open_context() as ctx:
+        if set_status is not None:
+            with transaction(ctx.sessions) as session:
+                ticket = session.get(Ticket, ticket_id)
+                if ticket is None:
+                    fail(f"no ticket {ticket_id}", 1)
+                try:
+                    set_local_status(
+                        session,
+                        ticket,
+                        status=set_status,
+                        now=at,
+                        actor=f"cli:{getpass.getuser()}",
+                        resolution=resolution,
+                    )
+                except LocalTrackerError as exc:
+                    fail(str(exc), 1)
+        with ctx.sessions() as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                fail(f"no ticket {ticket_id}", 1)
+            detail = ticket_detail_json(session, ticket, today=local_date(at, ctx.tz), tz=ctx.tz)
     if json_out:
         print_json(detail)
         return

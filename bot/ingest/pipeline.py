@@ -22,12 +22,19 @@ from bot.context import AppContext
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding, FindingCve, Occurrence
-from bot.findings.rules import KevFacts, escalate, initial_due
+from bot.findings.rules import KevFacts, as_severity, escalate, initial_due
 from bot.ingest.evidence import finding_details
 from bot.jobs.service import enqueue
 from bot.policy import effective_severity, opens_ticket, severity_rank
 from bot.tickets.models import Ticket
-from bot.tickets.service import RESOLVED_STATES, TicketDraft, open_tickets, recompute_tickets
+from bot.tickets.service import (
+    RESOLVED_STATES,
+    TicketDraft,
+    TicketNeed,
+    open_tickets,
+    open_tickets_for_findings,
+    recompute_tickets,
+)
 from integrations.nuclei import NucleiResult
 
 BATCH_SIZE = 2000
@@ -383,12 +390,18 @@ class IngestPipeline:
         """A later scan reports a higher severity (template updated) or the CVE is now in KEV:
         escalate and tighten. A lower reported severity is recorded and changes nothing."""
         policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
-        updates, new_events = [], []
+        updates: list[dict[str, Any]] = []
+        lowered: list[dict[str, Any]] = []
+        new_events: list[NewEvent] = []
+        needs_ticket: list[TicketNeed] = []
         touched: set[int] = set()
         for finding, group, fact in items:
             reported = group.last.severity
             target = effective_severity(policy, reported, in_kev=fact is not None or finding.kev)
             if severity_rank(reported) < severity_rank(finding.reported_severity) and fact is None:
+                # Keep the lower report (so the next scan at this severity is not news again);
+                # effective severity and due date stay: they never loosen.
+                lowered.append({"fid": finding.id, "reported": reported})
                 new_events.append(
                     NewEvent(
                         kind="finding.severity_lowered",
@@ -450,6 +463,32 @@ class IngestPipeline:
                 )
                 if finding.ticket_id is not None:
                     touched.add(finding.ticket_id)
+                elif outcome.due is not None and opens_ticket(
+                    policy, as_severity(outcome.severity)
+                ):
+                    needs_ticket.append(
+                        TicketNeed(
+                            finding_id=finding.id,
+                            grouping_key=finding.grouping_key,
+                            title=f"{group.last.name} on {finding.asset}",
+                            template_id=finding.template_id,
+                            asset=finding.asset,
+                            severity=outcome.severity,
+                            reported_severity=reported,
+                            kev=finding.kev or fact is not None,
+                            cve_ids=list(finding.cve_ids),
+                            due_date=outcome.due,
+                            clock_started_at=finding.clock_started_at,
+                        )
+                    )
+        if lowered:
+            self.session.execute(
+                update(table_of(Finding))
+                .where(Finding.id == bindparam("fid"))
+                .values(reported_severity=bindparam("reported")),
+                lowered,
+                execution_options={"synchronize_session": False},
+            )
         if updates:
             self.session.execute(
                 update(table_of(Finding))
@@ -468,6 +507,14 @@ class IngestPipeline:
                 execution_options={"synchronize_session": False},
             )
         append_events(self.session, new_events, now=now)
+        self.counts.tickets_opened += open_tickets_for_findings(
+            self.session,
+            needs_ticket,
+            tracker=self.ctx.settings.tracker,
+            policy=policy,
+            now=now,
+            reason="escalation at ingest",
+        )
         recompute_tickets(self.session, touched, now=now, reason="escalation at ingest")
 
     # -- occurrences --------------------------------------------------------------------------

@@ -40,13 +40,29 @@ def _check_content_type(request: Request) -> None:
         )
 
 
+def _size_limit_error(exc: BaseException) -> BaseException | None:
+    """The body-size error inside ``exc``: the streaming limit of the web middleware arrives
+    wrapped in an ExceptionGroup when it is raised through an ``@app.middleware`` receive."""
+    if isinstance(exc, BodyTooLargeError) or (isinstance(exc, ApiError) and exc.status == 413):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _size_limit_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
 async def _spool(request: Request, ctx: AppContext, tee: HmacTee | None) -> Body:
     writer = BodyWriter(max_bytes=ctx.settings.max_body_bytes)
     try:
         async for chunk in request.stream():
             writer.write(tee.feed(chunk) if tee is not None else chunk)
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
+        too_large = _size_limit_error(exc)
+        if too_large is not None:
+            raise ApiError(413, str(too_large)) from None
         raise
     return writer.finish()
 
@@ -67,10 +83,7 @@ async def _receive_body(request: Request, ctx: AppContext, *, scheme: str) -> Bo
         )
     _check_content_type(request)
     tee = None if authorized else HmacTee(token.get_secret_value().encode())
-    try:
-        body = await _spool(request, ctx, tee)
-    except BodyTooLargeError as exc:
-        raise ApiError(413, str(exc)) from None
+    body = await _spool(request, ctx, tee)
     if tee is not None and not tee.matches(signature or ""):
         body.close()
         raise ApiError(401, "X-Slabot-Signature does not match the body")

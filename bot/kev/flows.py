@@ -8,7 +8,6 @@ query per ticket. Findings below the ticket threshold that escalate open their t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,8 +29,7 @@ from bot.kev.models import KevEntry
 from bot.kev.service import StoredCatalog, kev_lookup, store_catalog
 from bot.metrics import REGISTRY
 from bot.policy import opens_ticket
-from bot.tickets.models import Ticket
-from bot.tickets.service import TicketDraft, open_tickets, recompute_tickets
+from bot.tickets.service import TicketNeed, open_tickets_for_findings, recompute_tickets
 from integrations.kev import FeedState, KevCatalog, KevFeedError, fetch_catalog
 
 log = logging.getLogger(__name__)
@@ -145,7 +143,7 @@ def _escalate_added(
     updates: list[dict[str, Any]] = []
     new_events: list[NewEvent] = []
     touched_tickets: set[int] = set()
-    needs_ticket: list[tuple[Finding, str, Any]] = []
+    needs_ticket: list[TicketNeed] = []
     for finding, cves in _open_findings_with(session, added):
         if finding.kev:
             continue
@@ -196,7 +194,21 @@ def _escalate_added(
         if finding.ticket_id is not None:
             touched_tickets.add(finding.ticket_id)
         elif opens_ticket(policy, as_severity(outcome.severity)):
-            needs_ticket.append((finding, outcome.severity, outcome.due))
+            needs_ticket.append(
+                TicketNeed(
+                    finding_id=finding.id,
+                    grouping_key=finding.grouping_key,
+                    title=f"{finding.name} on {finding.asset}",
+                    template_id=finding.template_id,
+                    asset=finding.asset,
+                    severity=outcome.severity,
+                    reported_severity=finding.reported_severity,
+                    kev=True,
+                    cve_ids=list(finding.cve_ids),
+                    due_date=outcome.due,
+                    clock_started_at=finding.clock_started_at,
+                )
+            )
     result.escalated_findings = len(updates)
     if not updates:
         return
@@ -218,7 +230,14 @@ def _escalate_added(
         execution_options={"synchronize_session": False},
     )
     append_events(session, new_events, now=now)
-    result.tickets_opened = _open_tickets_for(ctx, session, needs_ticket, now=now)
+    result.tickets_opened = open_tickets_for_findings(
+        session,
+        needs_ticket,
+        tracker=ctx.settings.tracker,
+        policy=policy,
+        now=now,
+        reason="kev",
+    )
     changes = recompute_tickets(
         session,
         touched_tickets,
@@ -235,54 +254,6 @@ def _escalate_added(
             now=now,
             payload={"ticket_id": change.ticket_id, "reason": "kev_escalation"},
         )
-
-
-def _open_tickets_for(
-    ctx: AppContext,
-    session: Session,
-    items: Sequence[tuple[Finding, str, Any]],
-    *,
-    now: datetime,
-) -> int:
-    """Findings that had no ticket (below the threshold) and now qualify for one."""
-    if not items:
-        return 0
-    keys = {f.grouping_key for f, _, _ in items}
-    existing: dict[str, int] = {
-        key: tid
-        for key, tid in session.execute(
-            select(Ticket.grouping_key, Ticket.id).where(Ticket.grouping_key.in_(keys))
-        )
-    }
-    drafts: dict[str, TicketDraft] = {}
-    for finding, severity, due in items:
-        if finding.grouping_key in existing or finding.grouping_key in drafts:
-            continue
-        drafts[finding.grouping_key] = TicketDraft(
-            grouping_key=finding.grouping_key,
-            title=f"{finding.name} on {finding.asset}",
-            template_id=finding.template_id,
-            asset=finding.asset,
-            severity=severity,
-            reported_severity=finding.reported_severity,
-            kev=True,
-            cve_ids=list(finding.cve_ids),
-            due_date=due,
-            opened_at=now,
-        )
-    ids = open_tickets(
-        session, list(drafts.values()), tracker=ctx.settings.tracker, policy=ctx.policy, now=now
-    )
-    existing.update(ids)
-    session.execute(
-        update(table_of(Finding))
-        .where(Finding.id == bindparam("fid"))
-        .values(ticket_id=bindparam("tid")),
-        [{"fid": f.id, "tid": existing[f.grouping_key]} for f, _, _ in items],
-        execution_options={"synchronize_session": False},
-    )
-    recompute_tickets(session, existing.values(), now=now, reason="kev")
-    return len(ids)
 
 
 def _flag_removed(

@@ -126,6 +126,84 @@ def open_tickets(
 
 
 @dataclass(frozen=True, slots=True)
+class TicketNeed:
+    """A finding that has no ticket yet but now qualifies for one (it escalated)."""
+
+    finding_id: int
+    grouping_key: str
+    title: str
+    template_id: str
+    asset: str
+    severity: str
+    reported_severity: str
+    kev: bool
+    cve_ids: list[str]
+    due_date: date | None
+    clock_started_at: datetime | None = None
+
+
+def open_tickets_for_findings(
+    session: Session,
+    needs: Sequence[TicketNeed],
+    *,
+    tracker: str,
+    policy: Policy,
+    now: datetime,
+    reason: str,
+) -> int:
+    """Attach escalated findings to their group's ticket, opening it when there is none.
+    Returns how many tickets were opened."""
+    if not needs:
+        return 0
+    keys = {n.grouping_key for n in needs}
+    existing: dict[str, int] = {
+        key: tid
+        for key, tid in session.execute(
+            select(Ticket.grouping_key, Ticket.id).where(Ticket.grouping_key.in_(keys))
+        )
+    }
+    drafts: dict[str, TicketDraft] = {}
+    for need in needs:
+        if need.grouping_key in existing:
+            continue
+        draft = drafts.get(need.grouping_key)
+        if draft is not None and severity_rank(draft.severity) >= severity_rank(need.severity):
+            continue
+        drafts[need.grouping_key] = TicketDraft(
+            grouping_key=need.grouping_key,
+            title=need.title,
+            template_id=need.template_id,
+            asset=need.asset,
+            severity=need.severity,
+            reported_severity=need.reported_severity,
+            kev=need.kev,
+            cve_ids=list(need.cve_ids),
+            due_date=_earliest(draft.due_date if draft else None, need.due_date),
+            opened_at=now,
+            clock_started_at=need.clock_started_at,
+        )
+    opened = open_tickets(session, list(drafts.values()), tracker=tracker, policy=policy, now=now)
+    existing.update(opened)
+    session.execute(
+        update(table_of(Finding))
+        .where(Finding.id == bindparam("fid"))
+        .values(ticket_id=bindparam("tid")),
+        [{"fid": n.finding_id, "tid": existing[n.grouping_key]} for n in needs],
+        execution_options={"synchronize_session": False},
+    )
+    recompute_tickets(session, existing.values(), now=now, reason=reason)
+    return len(opened)
+
+
+def _earliest(a: date | None, b: date | None) -> date | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+@dataclass(frozen=True, slots=True)
 class TicketChange:
     ticket_id: int
     old_due: date | None

@@ -6,11 +6,14 @@ import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bot.context import AppContext
+from bot.database.core import transaction
 from bot.findings.models import Finding
 from bot.policy import local_date
+from bot.tickets.local import LocalTrackerError, set_local_status
 from bot.tickets.models import Ticket
 from bot.tickets.serialize import (
     finding_counts,
@@ -91,3 +94,35 @@ def api_findings(
         "items": [finding_json(f) for f in findings],
         "next_after": findings[-1].id if len(findings) == limit else None,
     }
+
+
+class StatusChange(BaseModel):
+    status: str = Field(description="open, in_progress or resolved")
+    resolution: str | None = None
+    actor: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/tickets/{ticket_id}/status")
+def api_set_status(request: Request, ticket_id: int, change: StatusChange) -> dict[str, Any]:
+    """Local tracker only: move a ticket through its workflow (recorded like a webhook)."""
+    ctx = _authorize(request)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise ApiError(404, f"no ticket {ticket_id}")
+        try:
+            set_local_status(
+                session,
+                ticket,
+                status=change.status,
+                now=now,
+                actor=change.actor or "api",
+                resolution=change.resolution,
+            )
+        except LocalTrackerError as exc:
+            raise ApiError(409, str(exc)) from None
+    with ctx.sessions() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket_detail_json(session, ticket, today=local_date(now, ctx.tz), tz=ctx.tz)

@@ -143,8 +143,7 @@ class NucleiStream:
     def _items(self) -> Iterator[ParsedItem]:
         splitter = self._splitter
         held: list[tuple[object, int, int | None]] = []
-        index = 0
-        for line, value, error in splitter:
+        for index, (line, value, error) in enumerate(splitter):
             if error is not None:
                 message = f"line {line}: {error}" if line is not None else error
                 yield self._count(Invalid(index, line, message))
@@ -161,7 +160,6 @@ class NucleiStream:
                     held.append((value, index, line))
                 else:
                     yield self._count(item)
-            index += 1
         target = self.default_target
         for value, held_index, line in held:
             yield self._count(normalize_record(value, held_index, line, default_target=target))

@@ -51,6 +51,11 @@ _NON_SEP = re.compile(rb"[^ \t\r\n,]")
 _NON_INLINE_SEP = re.compile(rb"[^ \t\r,]")
 # A whole string, a bracket, or a lone quote (a string not yet complete in the buffer).
 _TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\]]|"', re.DOTALL)
+# Inside a record: skip whole strings and plain bytes in one match, up to the next bracket.
+_SKIP_TO_BRACKET = re.compile(rb'(?:[^"{}\[\]]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+[{}\[\]]', re.DOTALL)
+# The end of an array element: "}" then "," and "{" (next element) or "]"; \Z = need more.
+_ELEMENT_END = re.compile(rb"\}[ \t\r\n]*+(?:,[ \t\r\n]*+(?:\{|\Z)|\]|\Z)")
+_FAST_MISSES = 8
 _STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
 _SURROGATES = re.compile(
     r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
@@ -86,7 +91,9 @@ def _as_bytes(chunk: object) -> bytes:
         return chunk
     if isinstance(chunk, str):
         return chunk.encode("utf-8", "surrogatepass")
-    return bytes(chunk)  # type: ignore[call-overload]
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    raise TypeError(f"body chunks must be bytes, not {type(chunk).__name__}")
 
 
 class RecordSplitter:
@@ -141,11 +148,18 @@ class RecordSplitter:
         if start is None:
             return
         self._discard(start)
-        if buf[0] in (_LBRACE, _LBRACKET):
+        if buf[0] == _LBRACE or (buf[0] == _LBRACKET and self._array_follows()):
             yield from self._values()
         else:
             self.container = "jsonl"
             yield from self._lines(first_kind=None)
+
+    def _array_follows(self) -> bool:
+        """``[`` then a JSON value or ``]``; not nuclei's text output (``[INF] ...``)."""
+        while (match := _NON_WS.search(self._buf, 1)) is None:
+            if not self._more():
+                return True
+        return self._buf[match.start()] in b'{}[]"-0123456789tfn'
 
     def _values(self) -> Iterator[RawRecord]:
         first = True
@@ -279,6 +293,8 @@ class RecordSplitter:
         gap_start, skel_start = (1 if top_array else 0), 0
         key_is_findings = False
         skeleton: list[bytes] | None = None
+        if top_array and self.container == "empty":
+            self.container = "array"
         while True:
             if str_start >= 0:  # inside a string that was incomplete in the buffer
                 end = _STRING_BODY.match(buf, pos).end()  # type: ignore[union-attr]
@@ -290,17 +306,24 @@ class RecordSplitter:
                 start, stop, char = str_start, end + 1, _QUOTE
                 str_start = -1
             else:
-                match = _TOKEN.search(buf, pos)
-                if match is None:
-                    pos = len(buf)
-                    if not self._more():
-                        break
-                    continue
-                start, stop = match.span()
+                skip = None
+                if depth > elem_depth and depth > 1:  # inside a record: strings don't matter
+                    skip = _SKIP_TO_BRACKET.match(buf, pos)
+                if skip is not None:
+                    stop = skip.end()
+                    start = stop - 1
+                else:
+                    match = _TOKEN.search(buf, pos)
+                    if match is None:
+                        pos = len(buf)
+                        if not self._more():
+                            break
+                        continue
+                    start, stop = match.span()
+                    if buf[start] == _QUOTE and stop - start == 1:
+                        str_start, pos = start, start + 1
+                        continue
                 char = buf[start]
-                if char == _QUOTE and stop - start == 1:
-                    str_start, pos = start, start + 1
-                    continue
             pos = stop
             if char == _QUOTE:
                 if elem_depth and depth == elem_depth and elem_start < 0:
@@ -312,6 +335,11 @@ class RecordSplitter:
             elif char in (_LBRACE, _LBRACKET):
                 if elem_depth and depth == elem_depth:
                     yield from self._gap(gap_start, start)
+                    fast = self._fast_element(start) if char == _LBRACE else None
+                    if fast is not None:
+                        yield fast
+                        pos = gap_start = 0
+                        continue
                     elem_start = start
                 elif (
                     depth == 1
@@ -321,6 +349,8 @@ class RecordSplitter:
                     and buf[key_end:start].strip() == b":"
                 ):  # the envelope's findings: stream them element by element
                     skeleton = skeleton if skeleton is not None else []
+                    if self.container == "empty":
+                        self.container = "envelope"
                     skeleton.append(bytes(buf[skel_start : start + 1]))
                     self._early_metadata(skeleton)
                     self._discard(stop)
@@ -366,6 +396,32 @@ class RecordSplitter:
         self._discard(len(buf))
         yield line, None, f"invalid JSON: {message}"
         return ("array" if top_array else "envelope" if skeleton is not None else "object"), True
+
+    def _fast_element(self, start: int) -> RawRecord | None:
+        """Fast path for an array element ``{...}``: try ``orjson`` on the text up to each
+        ``}`` that is followed by ``, {`` or ``]``. JSON objects are prefix-free, so the first
+        candidate that decodes is the element. After a few misses (``},{`` inside strings)
+        the caller falls back to the bracket scanner."""
+        buf, search_from, misses = self._buf, start + 1, 0
+        while misses < _FAST_MISSES:
+            match = _ELEMENT_END.search(buf, search_from)
+            if match is None or (match.end() == len(buf) and not self._eof):
+                # No "}" before the end can be a candidate any more: resume past them.
+                search_from = len(buf) if match is None else match.start()
+                if not self._more() and match is None:
+                    return None
+                continue
+            end = match.start() + 1
+            try:
+                value = orjson.loads(buf[start:end])
+            except orjson.JSONDecodeError:
+                misses += 1
+                search_from = end
+                continue
+            line = self._line_at(start)
+            self._discard(end)
+            return line, value, None
+        return None
 
     def _early_metadata(self, skeleton: list[bytes]) -> None:
         """``{"scan_metadata": {...}, "findings": [`` + ``]}`` is valid JSON: read it now."""

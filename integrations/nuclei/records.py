@@ -200,7 +200,9 @@ def _cve_key(cve: str) -> tuple[int, int]:
     return int(year), int(number)
 
 
-def _cve_ids(template_id: str, classification_cve: object, tags: tuple[str, ...]) -> tuple[str, ...]:
+def _cve_ids(
+    template_id: str, classification_cve: object, tags: tuple[str, ...]
+) -> tuple[str, ...]:
     found: set[str] = set()
     for item in _string_list(classification_cve):
         for year, number in _CVE_RE.findall(item):

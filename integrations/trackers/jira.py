@@ -160,6 +160,10 @@ class JiraTracker:
             ) from exc
         except ValueError as exc:  # a 2xx whose body is not JSON (a proxy page)
             raise TrackerError(f"jira: {what}: unreadable reply", retryable=True) from exc
+        except KeyError as exc:  # the library indexes replies directly (e.g. user["self"])
+            raise TrackerError(
+                f"jira: {what}: reply lacks {exc.args[0]!r}", retryable=False
+            ) from exc
 
     def _search(self, jql: str, what: str) -> Iterator[dict[str, Any]]:
         token: str | None = None

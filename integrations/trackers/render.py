@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -198,14 +197,29 @@ def adf_comment(text: str) -> dict[str, Any]:
 
 # --- Markdown (Linear) -------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>!|~&@{}$])")
+_MD_ORDERED = re.compile(r"^(\d+)([.)])")
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape every ASCII punctuation character and drop leading indentation, so the
-    text renders literally (no links, images, emphasis, headings, lists, HTML or mentions)."""
-    lines = [_MD_SPECIAL.sub(r"\\\1", line.strip()) for line in text.split("\n")]
-    return "\n".join(lines)
+    """Make untrusted text render literally in markdown (CommonMark + GFM).
+
+    Backslash-escapes everything that opens inline markup anywhere in a line (code spans,
+    emphasis, links and images, autolinks and HTML, tables, strikethrough, entities, mentions,
+    math) and the block markers at the start of a line (headings, quotes, list items, setext
+    underlines); drops leading indentation (indented code). ``:``, ``/`` and ``.`` inside a line
+    stay as they are so URLs remain readable.
+    """
+    out = []
+    for raw in text.split("\n"):
+        line = _MD_INLINE.sub(r"\\\1", raw.strip())
+        ordered = _MD_ORDERED.match(line)
+        if ordered:
+            line = ordered.group(1) + "\\" + line[len(ordered.group(1)) :]
+        elif line and line[0] in "-+=#":
+            line = "\\" + line
+        out.append(line)
+    return "\n".join(out)
 
 
 def _fence(code: str) -> str:
