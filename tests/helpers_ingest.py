@@ -200,3 +200,16 @@ def set_ticket_status(ctx: AppContext, ticket_id: int, status: str, *, at: datet
             session.execute(
                 update(Finding).where(Finding.ticket_id == ticket_id).values(status="resolved")
             )
+
+
+_CLI_REGISTERED = False
+
+
+def register_cli_once() -> None:
+    """``bot.cli.app._register_features()`` attaches commands; do it once per process."""
+    global _CLI_REGISTERED
+    if not _CLI_REGISTERED:
+        from bot.cli.app import _register_features
+
+        _register_features()
+        _CLI_REGISTERED = True

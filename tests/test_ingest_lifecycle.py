@@ -236,7 +236,11 @@ def test_escalation_above_the_threshold_opens_the_ticket(ctx: AppContext) -> Non
     assert finding.due_date == date(2026, 4, 5)  # 6 March + 30
     [ticket] = tickets(ctx)
     assert finding.ticket_id == ticket.id
-    assert (ticket.severity, ticket.due_date, ticket.status) == ("critical", date(2026, 4, 5), "open")
+    assert (ticket.severity, ticket.due_date, ticket.status) == (
+        "critical",
+        date(2026, 4, 5),
+        "open",
+    )
     assert len(events(ctx, "ticket.opened")) == 1
     assert len(events(ctx, "finding.escalated")) == 1
 

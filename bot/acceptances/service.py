@@ -19,7 +19,9 @@ from bot.context import AppContext
 from bot.events import kinds
 from bot.events.service import NewEvent, append_event
 from bot.findings.rules import as_severity
+from bot.jobs.models import Job
 from bot.jobs.service import enqueue
+from bot.notifications.delivery import DONE_KEY, split_location
 from bot.policy import expiry_warning_date, local_date, validate_acceptance
 from bot.tickets.models import Ticket
 
@@ -110,7 +112,7 @@ def request_acceptance(
     enqueue(
         session,
         kind="notify.approval_request",
-        key=f"notify.approval_request:{request.id}",
+        key=approval_request_key(request.id),
         now=now,
         payload={"request_id": request.id},
     )
@@ -140,6 +142,28 @@ def refuse(
     )
 
 
+def approval_request_key(request_id: int) -> str:
+    return f"notify.approval_request:{request_id}"
+
+
+def approval_messages(session: Session, request: RiskAcceptance) -> set[tuple[str, str]]:
+    """Every ``(channel id, ts)`` where the request's Approve/Reject buttons were posted: the
+    security channel message, or one DM per approver (kept in the posting job's ledger)."""
+    places: set[tuple[str, str]] = set()
+    if request.approval_channel and request.approval_ts:
+        places.add((request.approval_channel, request.approval_ts))
+    payload = session.scalar(
+        select(Job.payload).where(Job.idempotency_key == approval_request_key(request.id))
+    )
+    steps = payload.get(DONE_KEY) if isinstance(payload, dict) else None
+    if isinstance(steps, dict):
+        for value in steps.values():
+            channel, ts = split_location(str(value))
+            if channel and ts:
+                places.add((channel, ts))
+    return places
+
+
 def decide(
     ctx: AppContext,
     session: Session,
@@ -149,8 +173,16 @@ def decide(
     user_id: str,
     user_name: str | None,
     now: datetime,
+    origin: tuple[str, str] | None = None,
 ) -> DecisionOutcome:
-    """Approve or reject; raises AcceptanceError (after recording the refusal) if not allowed."""
+    """Approve or reject; raises AcceptanceError if not allowed.
+
+    ``origin`` is the ``(channel id, message ts)`` the button was clicked on: it must be one of
+    the request's approval messages, so a button value edited to name another request is
+    refused. Unauthorized attempts (not an approver, one's own request, a request that does
+    not exist or does not match the message) are recorded as ``risk_acceptance.refused``; a
+    second click on an already decided request is only answered.
+    """
     request = session.get(RiskAcceptance, request_id, with_for_update=True)
     ticket_id = request.ticket_id if request else None
     why: str | None = None
@@ -160,14 +192,16 @@ def decide(
         why = "only a security approver (SLABOT_SLACK_APPROVERS) may decide risk acceptances"
     elif user_id == request.requested_by:
         why = "you requested this exception: another approver must decide it"
-    elif request.status != "pending":
-        why = f"request #{request_id} was already {request.status}"
+    elif origin is not None and origin not in approval_messages(session, request):
+        why = f"this button does not belong to request #{request_id}'s approval message"
     if why is not None:
         refuse(
             session, request_id=request_id, ticket_id=ticket_id, user_id=user_id, why=why, now=now
         )
         raise AcceptanceError(why)
     assert request is not None
+    if request.status != "pending":
+        raise AcceptanceError(f"request #{request_id} was already {request.status}")
     ticket = session.get(Ticket, request.ticket_id)
     assert ticket is not None
     request.status = decision

@@ -12,7 +12,6 @@ import typer
 from bot.cli.common import open_context, parse_now, print_json
 from bot.clock.schedule import run_schedulers, tick
 from bot.jobs.runner import default_worker_id, run_due_jobs
-from bot.registry import job_handlers, schedulers
 
 log = logging.getLogger("slabot")
 
@@ -51,6 +50,8 @@ def serve(
 def worker() -> None:
     """Claim and run queued jobs until SIGTERM."""
     stop = _stop_on_signals()
+    from bot.registry import job_handlers
+
     with open_context() as ctx:
         handlers = job_handlers()
         worker_id = default_worker_id()
@@ -65,6 +66,8 @@ def worker() -> None:
 def clock() -> None:
     """Enqueue scheduled work (reminders, KEV refresh, expiries, snapshots) until SIGTERM."""
     stop = _stop_on_signals()
+    from bot.registry import schedulers
+
     with open_context() as ctx:
         items = schedulers()
         log.info("clock started with %d scheduled item kinds", len(items))
@@ -79,6 +82,8 @@ def tick_command(
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Run all due scheduled work and all queued jobs once, as of --now."""
+    from bot.registry import job_handlers, schedulers
+
     at = parse_now(now)
     with open_context() as ctx:
         ctx.clock = lambda: at

@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bot.database.core import table_of
 from bot.events.chain import GENESIS_HASH, ChainReport, normalize_details, row_digest, verify_rows
 from bot.events.models import Event
 from bot.metrics import REGISTRY
@@ -84,7 +85,7 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
         row["hash"] = prev_hash = row_digest(prev_hash, row)
         rows.append(row)
         EVENTS_APPENDED.labels(new.kind).inc()
-    session.execute(insert(Event), rows)
+    session.execute(insert(table_of(Event)), rows)
     session.info[_HEAD_KEY] = (session.get_transaction(), seq, prev_hash)
     return [r["seq"] for r in rows]
 

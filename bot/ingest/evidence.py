@@ -1,7 +1,13 @@
-"""Display-safe evidence for a finding: redacted and bounded before it leaves slabot."""
+"""A finding's evidence: bounded at ingest, redacted whenever it is shown.
+
+Ingest only clips (cheap, and the raw scan is retained byte-exact anyway); every path by which
+evidence leaves slabot — tracker descriptions, the API, the CLI — goes through
+:func:`display_details`, which redacts ``meta`` values and secrets in request/response/curl.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from integrations.nuclei import NucleiResult, redact_http, redact_meta
@@ -9,14 +15,13 @@ from integrations.nuclei import NucleiResult, redact_http, redact_meta
 REQUEST_EXCERPT = 4000
 RESPONSE_EXCERPT = 2000
 DESCRIPTION_LIMIT = 4000
+HTTP_FIELDS = ("matched_at", "request", "response", "curl_command")
 
 
 def _excerpt(text: str | None, limit: int) -> str | None:
     if not text:
         return None
-    # Cut first (bounded work per finding), then redact what is kept.
-    clipped = text[:limit]
-    return redact_http(clipped) + ("\n[… truncated]" if len(text) > limit else "")
+    return text[:limit] + ("\n[… truncated]" if len(text) > limit else "")
 
 
 def finding_details(result: NucleiResult) -> dict[str, Any]:
@@ -32,8 +37,21 @@ def finding_details(result: NucleiResult) -> dict[str, Any]:
         "cvss_metrics": result.cvss_metrics,
         "epss_score": result.epss_score,
         "extracted_results": [e[:500] for e in result.extracted_results[:10]],
-        "meta": redact_meta(result.meta),
+        "meta": dict(result.meta),
         "request": _excerpt(result.request, REQUEST_EXCERPT),
         "response": _excerpt(result.response, RESPONSE_EXCERPT),
         "curl_command": _excerpt(result.curl_command, REQUEST_EXCERPT),
     }
+
+
+def display_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored details with every secret redacted: the only form that leaves slabot."""
+    shown = dict(details)
+    meta = shown.get("meta")
+    if isinstance(meta, Mapping):
+        shown["meta"] = redact_meta(meta)
+    for name in HTTP_FIELDS:
+        value = shown.get(name)
+        if isinstance(value, str):
+            shown[name] = redact_http(value)
+    return shown

@@ -22,22 +22,42 @@ from bot.context import AppContext
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding, FindingCve, Occurrence
-from bot.findings.rules import KevFacts, as_severity, escalate, initial_due
+from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.evidence import finding_details
+from bot.ingest.severity import apply_severity_changes
 from bot.jobs.service import enqueue
 from bot.policy import effective_severity, opens_ticket, severity_rank
 from bot.tickets.models import Ticket
 from bot.tickets.service import (
     RESOLVED_STATES,
     TicketDraft,
-    TicketNeed,
     open_tickets,
-    open_tickets_for_findings,
     recompute_tickets,
 )
 from integrations.nuclei import NucleiResult
 
 BATCH_SIZE = 2000
+KNOWN_COLUMNS = (
+    Finding.id,
+    Finding.fingerprint,
+    Finding.grouping_key,
+    Finding.template_id,
+    Finding.name,
+    Finding.asset,
+    Finding.ticket_id,
+    Finding.status,
+    Finding.severity,
+    Finding.reported_severity,
+    Finding.due_date,
+    Finding.first_seen,
+    Finding.clock_started_at,
+    Finding.escalated_at,
+    Finding.kev,
+    Finding.kev_date_added,
+    Finding.kev_due_date,
+    Finding.kev_catalog_version,
+    Finding.cve_ids,
+)
 
 
 @dataclass(slots=True)
@@ -90,10 +110,12 @@ class IngestPipeline:
             else:
                 group.last, group.count = result, group.count + 1
                 group.seen_at = min(group.seen_at, seen)
-        known = {
+        # Only the columns the rules need (rows quack like Finding): loading whole ORM objects
+        # with their JSON details would dominate a re-ingest.
+        known: dict[str, Any] = {
             f.fingerprint: f
-            for f in self.session.scalars(
-                select(Finding).where(Finding.fingerprint.in_(list(groups)))
+            for f in self.session.execute(
+                select(*KNOWN_COLUMNS).where(Finding.fingerprint.in_(list(groups)))
             )
         }
         fresh = {fp: g for fp, g in groups.items() if fp not in known}
@@ -161,18 +183,25 @@ class IngestPipeline:
         ticket_of = self._tickets_for_new(rows)
         for row in rows:
             row["ticket_id"] = ticket_of.get(row["grouping_key"])
-        ids = list(
-            self.session.scalars(
-                insert(Finding).returning(Finding.id, sort_by_parameter_order=True), rows
-            ).all()
-        )
+        # Core executemany without RETURNING: SQLite's insertmanyvalues would fall back to a
+        # statement per row to keep RETURNING ordered. Ids come back with one SELECT instead.
+        self.session.execute(insert(table_of(Finding)), rows)
+        id_of: dict[str, int] = {
+            fp: fid
+            for fp, fid in self.session.execute(
+                select(Finding.fingerprint, Finding.id).where(
+                    Finding.fingerprint.in_([row["fingerprint"] for row in rows])
+                )
+            )
+        }
+        ids = [id_of[row["fingerprint"]] for row in rows]
         cve_rows = [
             {"finding_id": fid, "cve_id": cve}
             for fid, row in zip(ids, rows, strict=True)
             for cve in row["cve_ids"]
         ]
         if cve_rows:
-            self.session.execute(insert(FindingCve), cve_rows)
+            self.session.execute(insert(table_of(FindingCve)), cve_rows)
         new_events: list[NewEvent] = []
         for fid, row, fact in zip(ids, rows, kev_of, strict=True):
             row["id"] = fid
@@ -387,135 +416,7 @@ class IngestPipeline:
         append_events(self.session, new_events, now=now)
 
     def _apply_severity_changes(self, items: list[tuple[Finding, _Group, KevFacts | None]]) -> None:
-        """A later scan reports a higher severity (template updated) or the CVE is now in KEV:
-        escalate and tighten. A lower reported severity is recorded and changes nothing."""
-        policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
-        updates: list[dict[str, Any]] = []
-        lowered: list[dict[str, Any]] = []
-        new_events: list[NewEvent] = []
-        needs_ticket: list[TicketNeed] = []
-        touched: set[int] = set()
-        for finding, group, fact in items:
-            reported = group.last.severity
-            target = effective_severity(policy, reported, in_kev=fact is not None or finding.kev)
-            if severity_rank(reported) < severity_rank(finding.reported_severity) and fact is None:
-                # Keep the lower report (so the next scan at this severity is not news again);
-                # effective severity and due date stay: they never loosen.
-                lowered.append({"fid": finding.id, "reported": reported})
-                new_events.append(
-                    NewEvent(
-                        kind="finding.severity_lowered",
-                        at=now,
-                        source=self.source,
-                        finding_id=finding.id,
-                        ticket_id=finding.ticket_id,
-                        from_state=finding.reported_severity,
-                        to_state=reported,
-                        details={"note": "due date kept: due dates never loosen"},
-                    )
-                )
-                continue
-            outcome = escalate(
-                policy,
-                current_severity=finding.severity,
-                current_due=finding.due_date,
-                first_seen=finding.first_seen,
-                new_severity=target,
-                at=now,
-                tz=tz,
-                kev=fact,
-            )
-            updates.append(
-                {
-                    "fid": finding.id,
-                    "reported": reported
-                    if severity_rank(reported) > severity_rank(finding.reported_severity)
-                    else finding.reported_severity,
-                    "severity": outcome.severity,
-                    "due": outcome.due,
-                    "kev": finding.kev or fact is not None,
-                    "added": fact.date_added if fact else finding.kev_date_added,
-                    "kev_due": fact.due_date if fact else finding.kev_due_date,
-                    "version": fact.catalog_version if fact else finding.kev_catalog_version,
-                    "escalated_at": now if outcome.changed_severity else finding.escalated_at,
-                }
-            )
-            if outcome.changed_severity or outcome.changed_due:
-                if fact is not None:
-                    self.counts.escalated_kev += 1
-                new_events.append(
-                    NewEvent(
-                        kind="finding.escalated",
-                        at=now,
-                        source="system",
-                        finding_id=finding.id,
-                        ticket_id=finding.ticket_id,
-                        from_state=finding.severity,
-                        to_state=outcome.severity,
-                        details={
-                            "reason": "kev" if fact else "higher severity reported",
-                            "reported_severity": reported,
-                            "catalog_version": fact.catalog_version if fact else None,
-                            "old_due_date": finding.due_date,
-                            "new_due_date": outcome.due,
-                        },
-                    )
-                )
-                if finding.ticket_id is not None:
-                    touched.add(finding.ticket_id)
-                elif outcome.due is not None and opens_ticket(
-                    policy, as_severity(outcome.severity)
-                ):
-                    needs_ticket.append(
-                        TicketNeed(
-                            finding_id=finding.id,
-                            grouping_key=finding.grouping_key,
-                            title=f"{group.last.name} on {finding.asset}",
-                            template_id=finding.template_id,
-                            asset=finding.asset,
-                            severity=outcome.severity,
-                            reported_severity=reported,
-                            kev=finding.kev or fact is not None,
-                            cve_ids=list(finding.cve_ids),
-                            due_date=outcome.due,
-                            clock_started_at=finding.clock_started_at,
-                        )
-                    )
-        if lowered:
-            self.session.execute(
-                update(table_of(Finding))
-                .where(Finding.id == bindparam("fid"))
-                .values(reported_severity=bindparam("reported")),
-                lowered,
-                execution_options={"synchronize_session": False},
-            )
-        if updates:
-            self.session.execute(
-                update(table_of(Finding))
-                .where(Finding.id == bindparam("fid"))
-                .values(
-                    reported_severity=bindparam("reported"),
-                    severity=bindparam("severity"),
-                    due_date=bindparam("due"),
-                    kev=bindparam("kev"),
-                    kev_date_added=bindparam("added"),
-                    kev_due_date=bindparam("kev_due"),
-                    kev_catalog_version=bindparam("version"),
-                    escalated_at=bindparam("escalated_at"),
-                ),
-                updates,
-                execution_options={"synchronize_session": False},
-            )
-        append_events(self.session, new_events, now=now)
-        self.counts.tickets_opened += open_tickets_for_findings(
-            self.session,
-            needs_ticket,
-            tracker=self.ctx.settings.tracker,
-            policy=policy,
-            now=now,
-            reason="escalation at ingest",
-        )
-        recompute_tickets(self.session, touched, now=now, reason="escalation at ingest")
+        apply_severity_changes(self, items)
 
     # -- occurrences --------------------------------------------------------------------------
 
@@ -538,7 +439,9 @@ class IngestPipeline:
         dialect = self.session.get_bind().dialect.name
         insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
         self.session.execute(
-            insert_fn(Occurrence).on_conflict_do_nothing(index_elements=["finding_id", "scan_id"]),
+            insert_fn(table_of(Occurrence)).on_conflict_do_nothing(
+                index_elements=["finding_id", "scan_id"]
+            ),
             rows,
         )
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.context import AppContext
@@ -24,6 +23,7 @@ from bot.ingest.service import (
 )
 from bot.web.auth import bearer_matches
 from bot.web.errors import ApiError
+from bot.web.responses import JsonResponse
 
 router = APIRouter()
 
@@ -40,29 +40,15 @@ def _check_content_type(request: Request) -> None:
         )
 
 
-def _size_limit_error(exc: BaseException) -> BaseException | None:
-    """The body-size error inside ``exc``: the streaming limit of the web middleware arrives
-    wrapped in an ExceptionGroup when it is raised through an ``@app.middleware`` receive."""
-    if isinstance(exc, BodyTooLargeError) or (isinstance(exc, ApiError) and exc.status == 413):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _size_limit_error(inner)
-            if found is not None:
-                return found
-    return None
-
-
 async def _spool(request: Request, ctx: AppContext, tee: HmacTee | None) -> Body:
     writer = BodyWriter(max_bytes=ctx.settings.max_body_bytes)
     try:
         async for chunk in request.stream():
             writer.write(tee.feed(chunk) if tee is not None else chunk)
-    except BaseException as exc:
+    except BodyTooLargeError as exc:
+        raise ApiError(413, str(exc)) from None
+    except BaseException:
         writer.abort()
-        too_large = _size_limit_error(exc)
-        if too_large is not None:
-            raise ApiError(413, str(too_large)) from None
         raise
     return writer.finish()
 
@@ -120,18 +106,18 @@ async def _ingest(
 
 
 @router.post("/webhooks/nuclei", status_code=202)
-async def nuclei_webhook(request: Request, target: str | None = None) -> ORJSONResponse:
+async def nuclei_webhook(request: Request, target: str | None = None) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     body = await _receive_body(request, ctx, scheme="Bearer")
     summary = await _ingest(request, body, source="webhook", target=target)
-    return ORJSONResponse(summary.as_dict(), status_code=202)
+    return JsonResponse(summary.as_dict(), status_code=202)
 
 
 @router.post("/services/collector/event")
 @router.post("/services/collector")
-async def splunk_hec(request: Request) -> ORJSONResponse:
+async def splunk_hec(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     body = await _receive_body(request, ctx, scheme="Splunk")
     summary = await _ingest(request, body, source="hec", target=None)
     # HEC clients look for text/code; the ingest summary rides along.
-    return ORJSONResponse({"text": "Success", "code": 0, **summary.as_dict()})
+    return JsonResponse({"text": "Success", "code": 0, **summary.as_dict()})

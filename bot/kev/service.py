@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.database.core import table_of
 from bot.findings.rules import KevFacts
 from bot.kev.models import KevCatalogVersion, KevEntry
 from integrations.kev import KevCatalog
@@ -79,7 +80,7 @@ def store_catalog(
             }
         )
     if entries:
-        session.execute(insert(KevEntry), entries)
+        session.execute(insert(table_of(KevEntry)), entries)
     newer = previous is None or catalog.date_released >= previous.date_released
     if newer:
         session.execute(update(KevCatalogVersion).values(is_current=False))

@@ -17,7 +17,13 @@ def get_notifier(ctx: AppContext) -> Notifier:
     if token is None:
         notifier = ConsoleNotifier()
     else:
-        notifier = SlackNotifier(token.get_secret_value(), base_url=ctx.settings.slack_api_url)
+        # No in-thread 429 retries: a rate-limited call fails at once and the job queue retries
+        # it after Retry-After on the command's clock, instead of sleeping in the worker.
+        notifier = SlackNotifier(
+            token.get_secret_value(),
+            base_url=ctx.settings.slack_api_url,
+            max_rate_limit_retries=0,
+        )
     ctx.services["notifier"] = notifier
     return notifier
 

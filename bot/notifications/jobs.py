@@ -1,25 +1,25 @@
 """Notification jobs: each builds its message from current state and sends it, raising the
-notifier's errors as job errors (retried or dead — never swallowed)."""
+notifier's errors as job errors (retried or dead — never swallowed). Every send is a step of
+the job's ledger (:mod:`bot.notifications.delivery`), so a retry never repeats a message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import update
 
 from bot.acceptances.models import RiskAcceptance
+from bot.acceptances.service import approval_messages
 from bot.context import AppContext
 from bot.database.core import transaction
-from bot.jobs.errors import PermanentJobError, RetryableJobError
+from bot.jobs.errors import PermanentJobError
 from bot.jobs.service import ClaimedJob
 from bot.notifications.cards import ticket_card
+from bot.notifications.delivery import best_effort, location, once, split_location
 from bot.notifications.factory import get_notifier, team_channel
 from bot.tickets.models import Ticket
 from integrations.slack import (
-    Notifier,
-    NotifierError,
     SlackMessage,
     approval_request_message,
     decision_message,
@@ -28,15 +28,6 @@ from integrations.slack import (
     snapshot_summary_message,
     text_message,
 )
-
-
-def _send(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except NotifierError as exc:
-        if exc.retryable:
-            raise RetryableJobError(str(exc), retry_after=exc.retry_after) from exc
-        raise PermanentJobError(str(exc)) from exc
 
 
 def _ticket(ctx: AppContext, ticket_id: int) -> Ticket:
@@ -55,17 +46,34 @@ def _request(ctx: AppContext, job: ClaimedJob) -> tuple[RiskAcceptance, Ticket]:
     return request, _ticket(ctx, request.ticket_id)
 
 
-def to_security(ctx: AppContext, notifier: Notifier, message: SlackMessage) -> list[str]:
-    """The security channel when configured, else every approver by direct message."""
+def _dm_step(ctx: AppContext, job: ClaimedJob, user_id: str, message: SlackMessage) -> str:
+    notifier = get_notifier(ctx)
+    return once(ctx, job, f"dm:{user_id}", lambda: location(notifier.dm(user_id, message)))
+
+
+def _post_step(ctx: AppContext, job: ClaimedJob, channel: str, message: SlackMessage) -> str:
+    notifier = get_notifier(ctx)
+    return once(ctx, job, f"post:{channel}", lambda: location(notifier.post(channel, message)))
+
+
+def _update_step(
+    ctx: AppContext, job: ClaimedJob, channel: str, ts: str, message: SlackMessage
+) -> None:
+    notifier = get_notifier(ctx)
+    best_effort(ctx, job, f"update:{channel}:{ts}", lambda: notifier.update(channel, ts, message))
+
+
+def to_security(ctx: AppContext, job: ClaimedJob, message: SlackMessage) -> list[str]:
+    """The security channel when configured, else every approver by direct message (each
+    recipient once, even when a later one fails and the job is retried). Returns
+    ``"<channel>:<ts>"`` of each message."""
     channel = ctx.settings.slack_security_channel
     if channel:
-        posted = notifier.post(channel, message)
-        return [posted.channel + ":" + posted.ts]
+        return [_post_step(ctx, job, channel, message)]
     approvers = sorted(ctx.settings.approvers)
     if not approvers:
-        posted = notifier.post(team_channel(ctx), message)
-        return [posted.channel + ":" + posted.ts]
-    return [f"{p.channel}:{p.ts}" for p in (notifier.dm(a, message) for a in approvers)]
+        return [_post_step(ctx, job, team_channel(ctx), message)]
+    return [_dm_step(ctx, job, approver, message) for approver in approvers]
 
 
 def notify_ticket(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
@@ -74,14 +82,16 @@ def notify_ticket(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
     card = ticket_card(ctx, ticket, now=now)
     notifier = get_notifier(ctx)
     message = reminder_message(card, kind="kev_escalation", mention_user_id=None)
-    if ticket.slack_channel and ticket.slack_thread_ts:
-        _send(
-            lambda: notifier.post(
-                ticket.slack_channel or "", message, thread_ts=ticket.slack_thread_ts
-            )
+    channel, thread_ts = ticket.slack_channel, ticket.slack_thread_ts
+    if channel and thread_ts:
+        once(
+            ctx,
+            job,
+            "reply",
+            lambda: location(notifier.post(channel, message, thread_ts=thread_ts)),
         )
     else:
-        _send(lambda: notifier.post(team_channel(ctx), message))
+        _post_step(ctx, job, team_channel(ctx), message)
 
 
 def notify_unverified(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
@@ -91,10 +101,12 @@ def notify_unverified(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         f"'{job.payload.get('resolution')}' without an approved risk acceptance. It is recorded "
         f"as resolved_unverified: an exception must be approved in slabot. Title: {ticket.title}"
     )
-    _send(lambda: to_security(ctx, get_notifier(ctx), text_message(text)))
+    to_security(ctx, job, text_message(text))
 
 
 def notify_approval_request(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
+    """Post the request with Approve/Reject buttons; every place it landed is kept (the job's
+    ledger; the first also on the request) so the decision can replace them all in place."""
     request, ticket = _request(ctx, job)
     if request.status != "pending":
         return
@@ -106,8 +118,8 @@ def notify_approval_request(ctx: AppContext, job: ClaimedJob, now: datetime) -> 
         controls=request.compensating_controls,
         expires_on=request.expires_on,
     )
-    posted = _send(lambda: to_security(ctx, get_notifier(ctx), message))
-    channel, _, ts = posted[0].partition(":")
+    posted = to_security(ctx, job, message)
+    channel, ts = split_location(posted[0])
     with transaction(ctx.sessions) as session:
         session.execute(
             update(RiskAcceptance)
@@ -117,13 +129,12 @@ def notify_approval_request(ctx: AppContext, job: ClaimedJob, now: datetime) -> 
 
 
 def notify_decision(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
-    """Replace the approval message in place and tell the requester."""
+    """Replace the approval message(s) in place and tell the requester."""
     request, ticket = _request(ctx, job)
-    if request.status not in ("approved", "rejected") or request.decided_at is None:
+    if request.status not in ("approved", "rejected", "expired") or request.decided_at is None:
         return
-    notifier = get_notifier(ctx)
     decision: Literal["approved", "rejected"] = (
-        "approved" if request.status == "approved" else "rejected"
+        "rejected" if request.status == "rejected" else "approved"
     )
     message = decision_message(
         request_id=request.id,
@@ -136,42 +147,38 @@ def notify_decision(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         justification=request.justification,
         controls=request.compensating_controls,
     )
-    if request.approval_channel and request.approval_ts:
-        _send(
-            lambda: notifier.update(
-                request.approval_channel or "", request.approval_ts or "", message
-            )
-        )
-    _send(lambda: notifier.dm(request.requested_by, message))
+    with ctx.sessions() as session:
+        places = approval_messages(session, request)
+    for channel, ts in sorted(places):
+        _update_step(ctx, job, channel, ts, message)
+    _dm_step(ctx, job, request.requested_by, message)
 
 
 def notify_expiry_warning(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
     request, ticket = _request(ctx, job)
     if request.status != "approved":
         return
-    notifier = get_notifier(ctx)
     message = reminder_message(
         ticket_card(ctx, ticket, now=now),
         kind="expiry_warning",
         mention_user_id=request.requested_by,
         acceptance_expires_on=request.expires_on,
     )
-    _send(lambda: notifier.dm(request.requested_by, message))
-    if request.decided_by:
-        _send(lambda: notifier.dm(request.decided_by or "", message))
+    _dm_step(ctx, job, request.requested_by, message)
+    if request.decided_by and request.decided_by != request.requested_by:
+        _dm_step(ctx, job, request.decided_by, message)
 
 
 def notify_acceptance_expired(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
     request, ticket = _request(ctx, job)
-    notifier = get_notifier(ctx)
     message = reminder_message(
         ticket_card(ctx, ticket, now=now),
         kind="acceptance_expired",
         mention_user_id=request.requested_by,
         acceptance_expires_on=request.expires_on,
     )
-    _send(lambda: notifier.dm(request.requested_by, message))
-    _send(lambda: notifier.post(team_channel(ctx), message))
+    _dm_step(ctx, job, request.requested_by, message)
+    _post_step(ctx, job, team_channel(ctx), message)
 
 
 def notify_snapshot(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
@@ -181,7 +188,7 @@ def notify_snapshot(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         figures=dict(job.payload.get("figures") or {}),
         uri=str(job.payload["uri"]),
     )
-    _send(lambda: get_notifier(ctx).post(team_channel(ctx), message))
+    _post_step(ctx, job, team_channel(ctx), message)
 
 
 def notify_scan_missed(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
@@ -191,4 +198,4 @@ def notify_scan_missed(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         window_start=datetime.fromisoformat(str(job.payload["window_start"])),
         window_end=datetime.fromisoformat(str(job.payload["window_end"])),
     )
-    _send(lambda: to_security(ctx, get_notifier(ctx), message))
+    to_security(ctx, job, message)

@@ -20,18 +20,27 @@ from bot.context import AppContext
 from bot.database.core import table_of, transaction
 from bot.events import kinds
 from bot.events.service import NewEvent, append_event
-from bot.jobs.errors import PermanentJobError, RetryableJobError
+from bot.jobs.errors import PermanentJobError
 from bot.jobs.service import ClaimedJob, enqueue
 from bot.notifications.cards import ticket_card
+from bot.notifications.delivery import best_effort, location, once, send, split_location
 from bot.notifications.factory import get_notifier, team_channel
+from bot.notifications.jobs import to_security
 from bot.policy import due_slot, next_slot_after
 from bot.tickets.models import Ticket
-from integrations.slack import NotifierError, reminder_message, thread_parent_message
+from integrations.slack import (
+    MessageKind,
+    SlackMessage,
+    TicketCard,
+    reminder_message,
+    thread_parent_message,
+)
 
 log = logging.getLogger(__name__)
 
 REMINDED_STATES = ("open", "in_progress")
 SWEEP_BATCH = 1000
+SLOT_KINDS: dict[str, MessageKind] = {"open": "open", "reminder": "reminder"}
 
 
 def schedule_reminders(ctx: AppContext, session: Session, now: datetime) -> int:
@@ -90,6 +99,10 @@ def schedule_reminders(ctx: AppContext, session: Session, now: datetime) -> int:
 
 
 def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
+    """Send one slot: ``open``/``reminder`` in the ticket's thread (the first one opens it),
+    mentioning the assignee when Slack knows their email; ``escalation`` to the security
+    channel, else each approver by DM. Nothing is sent once the ticket left open/in_progress
+    (resolved, risk-accepted) — a job queued before that sends nothing."""
     with ctx.sessions() as session:
         ticket = session.get(Ticket, int(job.payload["ticket_id"]))
     if ticket is None:
@@ -98,20 +111,20 @@ def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         log.info("ticket %s is %s: reminder %s not sent", ticket.id, ticket.status, job.payload)
         return
     kind = str(job.payload["kind"])
-    notifier = get_notifier(ctx)
+    if kind not in SLOT_KINDS and kind != "escalation":
+        raise PermanentJobError(f"unknown reminder kind {kind!r}")
     card = ticket_card(ctx, ticket, now=now)
-    try:
-        mention = (
-            notifier.lookup_user_by_email(ticket.assignee_email) if ticket.assignee_email else None
-        )
-        if kind == "escalation":
-            recipients = _escalate(ctx, card)
-        else:
-            recipients = [_post_in_thread(ctx, ticket, card, kind=kind, mention=mention)]
-    except NotifierError as exc:
-        if exc.retryable:
-            raise RetryableJobError(str(exc), retry_after=exc.retry_after) from exc
-        raise PermanentJobError(str(exc)) from exc
+    mention: str | None = None
+    if kind == "escalation":
+        message = reminder_message(card, kind="escalation", mention_user_id=None)
+        recipients = to_security(ctx, job, message)
+    else:
+        if ticket.assignee_email:
+            email = ticket.assignee_email
+            mention = send(lambda: get_notifier(ctx).lookup_user_by_email(email))
+        message = reminder_message(card, kind=SLOT_KINDS[kind], mention_user_id=mention)
+        recipients = [_post_in_thread(ctx, job, ticket, card, message)]
+    channels = [split_location(r)[0] for r in recipients]
     with transaction(ctx.sessions) as session:
         append_event(
             session,
@@ -123,6 +136,8 @@ def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
                 details={
                     "slot": job.payload["slot"],
                     "kind": kind,
+                    "channel": channels[0] if channels else None,
+                    "recipient": mention,
                     "recipients": recipients,
                     "mention": mention,
                     "days_left": card.days_left,
@@ -133,37 +148,26 @@ def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
 
 
 def _post_in_thread(
-    ctx: AppContext, ticket: Ticket, card: Any, *, kind: str, mention: str | None
+    ctx: AppContext, job: ClaimedJob, ticket: Ticket, card: TicketCard, message: SlackMessage
 ) -> str:
-    """First message opens the ticket's thread; later ones reply in it and refresh the parent."""
+    """The first message opens the ticket's thread in the team channel; later ones reply in it
+    and refresh the parent in place. Returns ``"<channel>:<ts>"`` of the message sent."""
     notifier = get_notifier(ctx)
-    message = reminder_message(card, kind=kind, mention_user_id=mention)  # type: ignore[arg-type]
-    if ticket.slack_thread_ts is None or ticket.slack_channel is None:
-        posted = notifier.post(team_channel(ctx), message)
+    channel, thread_ts = ticket.slack_channel, ticket.slack_thread_ts
+    if channel is None or thread_ts is None:
+        team = team_channel(ctx)
+        posted = once(ctx, job, "parent", lambda: location(notifier.post(team, message)))
+        parent_channel, parent_ts = split_location(posted)
         with transaction(ctx.sessions) as session:
             session.execute(
                 update(Ticket)
                 .where(Ticket.id == ticket.id)
-                .values(slack_channel=posted.channel, slack_thread_ts=posted.ts)
+                .values(slack_channel=parent_channel, slack_thread_ts=parent_ts)
             )
-        return posted.channel
-    notifier.post(ticket.slack_channel, message, thread_ts=ticket.slack_thread_ts)
-    notifier.update(ticket.slack_channel, ticket.slack_thread_ts, thread_parent_message(card))
-    return ticket.slack_channel
-
-
-def _escalate(ctx: AppContext, card: Any) -> list[str]:
-    """Overdue escalation: the security channel when set, else each approver by DM."""
-    notifier = get_notifier(ctx)
-    message = reminder_message(card, kind="escalation", mention_user_id=None)
-    channel = ctx.settings.slack_security_channel
-    if channel:
-        notifier.post(channel, message)
-        return [channel]
-    approvers = sorted(ctx.settings.approvers)
-    if not approvers:
-        notifier.post(team_channel(ctx), message)
-        return [team_channel(ctx)]
-    for approver in approvers:
-        notifier.dm(approver, message)
-    return approvers
+        return posted
+    reply = once(
+        ctx, job, "reply", lambda: location(notifier.post(channel, message, thread_ts=thread_ts))
+    )
+    parent = thread_parent_message(card)
+    best_effort(ctx, job, "parent-update", lambda: notifier.update(channel, thread_ts, parent))
+    return reply

@@ -110,7 +110,8 @@ def build_slack_app(ctx: AppContext) -> AsyncApp:
             metadata = ModalMetadata.loads(view.get("private_metadata"))
             form = parse_modal_submission(view)
         except PayloadError as exc:
-            await ack(response_action="errors", errors={"justification": str(exc)[:150]})
+            field = "expires_on" if str(exc).startswith("expires_on") else "justification"
+            await ack(response_action="errors", errors={field: str(exc)[:150]})
             return
         user_id, user_name = _user(body)
         now = ctx.clock()
@@ -169,9 +170,17 @@ def build_slack_app(ctx: AppContext) -> AsyncApp:
             await ephemeral(body, "That button value is not one slabot sent; nothing changed.")
             return
 
+        container = body.get("container") or {}
+        channel_id, message_ts = container.get("channel_id"), container.get("message_ts")
+        # Approve/Reject buttons only ever live on approval messages: where it was clicked
+        # must be one of them (an edited value naming another request is refused).
+        origin = (str(channel_id or ""), str(message_ts or ""))
+
         def apply() -> str | None:
-            try:
-                with transaction(ctx.sessions) as session:
+            # The refusal decide() records must be committed, so the error is caught inside
+            # the transaction (an exception leaving it would roll the record back).
+            with transaction(ctx.sessions) as session:
+                try:
                     decide(
                         ctx,
                         session,
@@ -180,9 +189,10 @@ def build_slack_app(ctx: AppContext) -> AsyncApp:
                         user_id=user_id,
                         user_name=user_name,
                         now=now,
+                        origin=origin,
                     )
-            except AcceptanceError as exc:
-                return str(exc)
+                except AcceptanceError as exc:
+                    return str(exc)
             return None
 
         refusal = await asyncio.to_thread(apply)

@@ -1,26 +1,59 @@
 """Reading the event log up to a cutoff: one streamed pass that verifies and replays.
 
 The head at the cutoff is the last event recorded before it. Every row up to that head is read
-once, oldest first, in keyset-paginated batches (constant memory): the hash chain is verified
-over exactly that prefix while the same rows feed the replay.
+once, oldest first, through one streamed cursor (server-side on PostgreSQL; constant memory):
+the hash chain is verified over exactly that prefix while the same rows feed the replay.
+
+This is the hot path of the snapshot (a million rows in seconds), so rows are read as raw
+driver values and decoded here rather than through the ORM types. The hash rule itself is
+:func:`bot.events.chain.row_digest`'s, with one shortcut: on SQLite a timestamp is stored as
+``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC), which is already the hashed ISO spelling but for
+the ``T`` and the ``Z``; any other stored spelling takes the general path. The tests check
+this reader against :func:`bot.events.chain.verify_rows` on intact and tampered logs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bot.events.chain import GENESIS_HASH, ChainReport, verify_rows
+from bot.events.chain import (
+    GENESIS_HASH,
+    Break,
+    ChainReport,
+    canonical_json,
+    iso_utc,
+)
 from bot.events.models import Event
 from bot.snapshots.replay import LogState, Replayer
 
 BATCH = 10_000
-_COLUMNS = list(Event.__table__.columns)
+_NAMES = (
+    "seq",
+    "at",
+    "recorded_at",
+    "kind",
+    "ticket_id",
+    "finding_id",
+    "from_state",
+    "to_state",
+    "actor",
+    "source",
+    "external_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+_SQL = text(
+    f"SELECT {', '.join(_NAMES)} FROM events WHERE seq <= :upto ORDER BY seq"  # noqa: S608 - constant names
+).execution_options(stream_results=True, max_row_buffer=BATCH)
 
 
 def head_before(session: Session, cutoff: datetime) -> tuple[int, str]:
@@ -34,21 +67,96 @@ def head_before(session: Session, cutoff: datetime) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
 
-def stream_rows(
-    session: Session, *, upto_seq: int | None = None, batch: int = BATCH
-) -> Iterator[dict[str, Any]]:
-    """Rows with ``seq <= upto_seq`` (all rows when None), oldest first, as plain dicts."""
-    last = 0
-    while True:
-        query = select(*_COLUMNS).where(Event.seq > last)
-        if upto_seq is not None:
-            query = query.where(Event.seq <= upto_seq)
-        chunk = session.execute(query.order_by(Event.seq).limit(batch)).mappings().all()
-        if not chunk:
+def _sqlite_iso(raw: Any) -> str:
+    if isinstance(raw, str) and len(raw) == 26 and raw[10] == " ":
+        return f"{raw[:10]}T{raw[11:]}Z"
+    return iso_utc(_as_datetime(raw))
+
+
+def _any_iso(raw: Any) -> str:
+    return iso_utc(_as_datetime(raw))
+
+
+def _as_datetime(raw: Any) -> datetime:
+    value = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).rstrip("Z"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _from_iso(value: str) -> datetime:
+    """Back from the ``...Z`` spelling (fixed width) to an aware datetime."""
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+
+
+def _details(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str | bytes):
+        raw = orjson.loads(raw)
+    return raw if isinstance(raw, dict) else {}
+
+
+def stream_raw(session: Session, *, upto_seq: int) -> Iterator[Any]:
+    """Raw driver rows (columns in ``_NAMES`` order) with ``seq <= upto_seq``, oldest first."""
+    result = session.connection().execute(_SQL, {"upto": upto_seq})
+    try:
+        while True:
+            chunk = result.fetchmany(BATCH)
+            if not chunk:
+                return
+            yield from chunk
+    finally:
+        result.close()
+
+
+def stream_rows(session: Session, *, upto_seq: int) -> Iterator[dict[str, Any]]:
+    """Rows with ``seq <= upto_seq`` as the mappings :func:`bot.events.service.iter_rows`
+    yields (aware datetimes, details decoded), oldest first."""
+    for raw in stream_raw(session, upto_seq=upto_seq):
+        row = dict(zip(_NAMES, raw, strict=True))
+        row["at"] = _as_datetime(row["at"])
+        row["recorded_at"] = _as_datetime(row["recorded_at"])
+        row["details"] = _details(row["details"])
+        yield row
+
+
+class ChainChecker:
+    """:func:`bot.events.chain.verify_rows`, fed one decoded row at a time."""
+
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.checked = 0
+        self.broken: Break | None = None
+
+    def check(self, seq: int, payload: dict[str, Any], prev_hash: str, row_hash: str) -> None:
+        """``payload``: the hashed fields, times already in their ISO spelling."""
+        if self.broken is not None:
             return
-        for row in chunk:
-            yield dict(row)
-        last = int(chunk[-1]["seq"])
+        if seq != self.expected_seq:
+            self.broken = Break(
+                self.expected_seq,
+                "missing",
+                f"rows {self.expected_seq}..{seq - 1} are missing (next present row is {seq})",
+            )
+            return
+        digest = hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
+        if digest != row_hash:
+            self.broken = Break(
+                seq, "modified", "content does not match its hash (row was modified)"
+            )
+            return
+        if prev_hash != self.prev_hash:
+            self.broken = Break(
+                seq,
+                "reordered",
+                "prev_hash does not link to the previous row "
+                "(rows were reordered, or a row was replaced)",
+            )
+            return
+        self.prev_hash = row_hash
+        self.checked += 1
+        self.expected_seq += 1
+
+    def report(self) -> ChainReport:
+        return ChainReport(self.checked, self.expected_seq - 1, self.prev_hash, self.broken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +173,34 @@ def read_until(session: Session, *, cutoff: datetime, period_start: datetime) ->
     """
     head_seq, _ = head_before(session, cutoff)
     replayer = Replayer(cutoff=cutoff, period_start=period_start)
-
-    def tap() -> Iterator[dict[str, Any]]:
-        for row in stream_rows(session, upto_seq=head_seq):
-            replayer.feed(row)
-            yield row
-
-    rows = tap()
-    chain = verify_rows(rows)
-    for _ in rows:  # after a break: finish the replay
-        pass
-    return CutoffRead(replayer.state, chain)
+    checker = ChainChecker()
+    iso = _sqlite_iso if session.get_bind().dialect.name == "sqlite" else _any_iso
+    cutoff_iso = iso_utc(cutoff)
+    check, wants, feed, count = checker.check, replayer.wants, replayer.feed, replayer.count
+    for raw in stream_raw(session, upto_seq=head_seq):
+        seq, at, recorded_at, kind, tid, fid, from_, to, actor, source, ext, det, prev, h = raw
+        at_iso, rec_iso = iso(at), iso(recorded_at)
+        details = _details(det)
+        payload = {
+            "at": at_iso,
+            "recorded_at": rec_iso,
+            "kind": kind,
+            "ticket_id": tid,
+            "finding_id": fid,
+            "from_state": from_,
+            "to_state": to,
+            "actor": actor,
+            "source": source,
+            "external_id": ext,
+            "details": details,
+        }
+        check(int(seq), payload, prev, h)
+        if rec_iso >= cutoff_iso:
+            continue
+        if not wants(kind):
+            count(int(seq), h)
+            continue
+        payload["seq"], payload["hash"] = int(seq), h
+        payload["at"], payload["recorded_at"] = _from_iso(at_iso), _from_iso(rec_iso)
+        feed(payload)
+    return CutoffRead(replayer.state, checker.report())

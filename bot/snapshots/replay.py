@@ -120,6 +120,17 @@ class Replayer:
         if handler is not None:
             handler(state, row, row["details"] or {})
 
+    def wants(self, kind: str) -> bool:
+        """Whether rows of ``kind`` change the state (others only move the head)."""
+        return kind in _HANDLERS
+
+    def count(self, seq: int, row_hash: str) -> None:
+        """A row recorded before the cutoff whose kind the replay does not read."""
+        state = self.state
+        state.replayed += 1
+        if seq > state.head_seq:
+            state.head_seq, state.head_hash = seq, row_hash
+
     def feed_all(self, rows: Iterable[Mapping[str, Any]]) -> LogState:
         for row in rows:
             self.feed(row)

@@ -14,6 +14,7 @@ from bot.acceptances.models import RiskAcceptance
 from bot.events.chain import iso_utc
 from bot.events.service import ticket_history
 from bot.findings.models import Finding
+from bot.ingest.evidence import display_details
 from bot.policy import local_date, sla_outcome
 from bot.tickets.models import Ticket
 
@@ -91,7 +92,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "due_date": _day(finding.due_date),
         "occurrences": finding.occurrences,
         "ticket_id": finding.ticket_id,
-        "details": finding.details,
+        "details": display_details(finding.details),
     }
 
 

@@ -74,11 +74,16 @@ def open_tickets(
         }
         for d in drafts
     ]
-    ids = list(
-        session.scalars(
-            insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows
-        ).all()
-    )
+    session.execute(insert(table_of(Ticket)), rows)
+    id_of: dict[str, int] = {
+        key: tid
+        for key, tid in session.execute(
+            select(Ticket.grouping_key, Ticket.id).where(
+                Ticket.grouping_key.in_([d.grouping_key for d in drafts])
+            )
+        )
+    }
+    ids = [id_of[d.grouping_key] for d in drafts]
     if tracker == "local":
         session.execute(
             update(table_of(Ticket))

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from bot.context import AppContext
 from bot.findings.models import Finding
 from bot.findings.rules import as_severity
+from bot.ingest.evidence import display_details
 from bot.policy import SEVERITIES, Policy, assignee_for, remediation_days
 from bot.tickets.models import Ticket
 from integrations.trackers import (
@@ -37,7 +38,7 @@ def build_draft(ctx: AppContext, session: Session, ticket: Ticket) -> IssueDraft
     )
     total = session.scalar(select(func.count()).where(Finding.ticket_id == ticket.id)) or 0
     first = findings[0] if findings else None
-    details = first.details if first else {}
+    details = display_details(first.details) if first else {}
     kev_finding = next((f for f in findings if f.kev), None)
     kev = (
         KevNote(
@@ -75,7 +76,7 @@ def build_draft(ctx: AppContext, session: Session, ticket: Ticket) -> IssueDraft
         sla_days=remediation_days(policy, as_severity(ticket.severity)),
         occurrences=tuple(
             Occurrence(
-                matched_at=str(f.details.get("matched_at") or f.asset),
+                matched_at=str(display_details(f.details).get("matched_at") or f.asset),
                 first_seen=f.first_seen,
                 last_seen=f.last_seen,
             )

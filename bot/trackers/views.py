@@ -12,13 +12,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.context import AppContext
 from bot.database.core import transaction
 from bot.trackers.sync import apply_changes
 from bot.web.errors import ApiError
+from bot.web.responses import JsonResponse
 from integrations.trackers import (
     StatusChange,
     linear_timestamp_fresh,
@@ -53,17 +53,17 @@ def _record(
 
 async def _process(
     ctx: AppContext, changes: list[StatusChange], *, source: str, delivery: str | None
-) -> ORJSONResponse:
+) -> JsonResponse:
     try:
         recorded = await run_in_threadpool(_record, ctx, changes, source=source, delivery=delivery)
     except Exception:
         log.exception("%s webhook %s failed; answering 500 so it is retried", source, delivery)
         raise ApiError(500, f"could not record the {source} webhook; retry later") from None
-    return ORJSONResponse({"recorded": recorded})
+    return JsonResponse({"recorded": recorded})
 
 
 @router.post("/webhooks/jira")
-async def jira_webhook(request: Request) -> ORJSONResponse:
+async def jira_webhook(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     secret = ctx.settings.jira_webhook_secret
     body = await request.body()
@@ -77,7 +77,7 @@ async def jira_webhook(request: Request) -> ORJSONResponse:
 
 
 @router.post("/webhooks/linear")
-async def linear_webhook(request: Request) -> ORJSONResponse:
+async def linear_webhook(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     secret = ctx.settings.linear_webhook_secret
     body = await request.body()

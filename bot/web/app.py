@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.context import AppContext
 from bot.metrics import REGISTRY
@@ -27,6 +28,34 @@ HTTP_LATENCY = Histogram(
 RouterInstaller = Callable[[FastAPI], None]
 
 
+class RequestMetrics:
+    """Pure ASGI (not ``@app.middleware``): Starlette's BaseHTTPMiddleware wraps errors raised
+    while the body streams in an ExceptionGroup, which would turn a 413 into a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope.get("method", ""), route, str(status)).inc()
+            HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+
+
 def create_app(ctx: AppContext, *, extra_routers: tuple[RouterInstaller, ...] = ()) -> FastAPI:
     app = FastAPI(title="slabot", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
@@ -37,18 +66,6 @@ def create_app(ctx: AppContext, *, extra_routers: tuple[RouterInstaller, ...] = 
     install_routes(app)
     for install in extra_routers:
         install(app)
-
-    @app.middleware("http")
-    async def _count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(name).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_body_bytes)
     return app

@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.web.responses import JsonResponse
 
 
 class ApiError(Exception):
@@ -24,22 +25,22 @@ class BodyTooLarge(ApiError):
         super().__init__(413, f"{what} exceeds the limit of {limit} bytes")
 
 
-def error_response(status: int, error: str, detail: Sequence[Any] = ()) -> ORJSONResponse:
+def error_response(status: int, error: str, detail: Sequence[Any] = ()) -> JsonResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ORJSONResponse({"error": error, "detail": list(detail)}, status, headers=headers)
+    return JsonResponse({"error": error, "detail": list(detail)}, status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(_request: Request, exc: ApiError) -> JsonResponse:
         return error_response(exc.status, exc.error, exc.detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JsonResponse:
         detail = [
             {"loc": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
         ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
@@ -14,6 +13,7 @@ from bot.context import AppContext
 from bot.jobs.models import JOB_STATES
 from bot.jobs.service import counts_by_state
 from bot.metrics import REGISTRY
+from bot.web.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -30,7 +30,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> ORJSONResponse:
+def readyz(request: Request) -> JsonResponse:
     ctx = _ctx(request)
     checks: dict[str, str] = {}
     problems: list[str] = []
@@ -46,7 +46,7 @@ def readyz(request: Request) -> ORJSONResponse:
     problems.extend(f"evidence store: {p}" for p in evidence_problems)
     ready = checks["database"] == "ok"
     body = {"status": "ready" if ready else "not ready", "checks": checks, "problems": problems}
-    return ORJSONResponse(body, status_code=200 if ready else 503)
+    return JsonResponse(body, status_code=200 if ready else 503)
 
 
 class _JobStateCollector:

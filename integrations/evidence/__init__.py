@@ -20,10 +20,11 @@ from .base import (
     validate_key,
 )
 from .local import LocalEvidenceStore
-from .s3 import S3EvidenceStore, build_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from .s3 import S3EvidenceStore, build_s3_client
 
 __all__ = [
     "EvidenceNotFoundError",
@@ -85,6 +86,8 @@ def open_evidence_store(
                 f"(3-63 lower-case letters, digits, '.' or '-'); expected {ACCEPTED_FORMS}"
             )
         prefix = unquote(prefix).strip("/")
+        from .s3 import S3EvidenceStore, build_s3_client  # boto3 only when S3 is configured
+
         try:
             if s3_client is None:
                 client = build_s3_client(s3_endpoint_url)
@@ -111,3 +114,12 @@ def _file_path(url: str, rest: str) -> str:
             f"evidence store URL {url!r} names no directory; expected {ACCEPTED_FORMS}"
         )
     return path
+
+
+def __getattr__(name: str) -> object:
+    """``S3EvidenceStore``/``build_s3_client`` import boto3 lazily (it costs ~0.3 s at start)."""
+    if name in ("S3EvidenceStore", "build_s3_client"):
+        from . import s3
+
+        return getattr(s3, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,8 @@ Default target: a record with no ``matched-at``, ``host`` or ``url`` uses ``defa
 (the request's ``target=``); when none is given, the envelope's ``scan_metadata.target`` is
 used. Should an envelope put ``findings`` before ``scan_metadata``, records that need the
 target are held back and emitted, with their original index, after the envelope ends. A
-record with no location at all and no target is :class:`Invalid`.
+record with no location at all and no target is still a finding, on the placeholder asset
+``UNKNOWN_ASSET`` (``"(unknown)"``).
 
 Nothing here is redacted: apply :func:`redact_meta` / :func:`redact_http` to ``meta``,
 ``request``, ``response`` and ``curl_command`` before the data leaves slabot.
@@ -39,13 +40,13 @@ from dataclasses import dataclass
 
 from integrations.nuclei.containers import ContainerKind, RecordSplitter
 from integrations.nuclei.identity import (
+    UNKNOWN_ASSET,
     fingerprint,
     grouping_key,
     normalize_asset,
     select_asset,
 )
 from integrations.nuclei.records import (
-    NO_ASSET,
     Ignored,
     Invalid,
     NucleiResult,
@@ -58,6 +59,7 @@ from integrations.nuclei.redact import REDACTED, redact_http, redact_meta
 
 __all__ = [
     "REDACTED",
+    "UNKNOWN_ASSET",
     "ContainerKind",
     "Ignored",
     "Invalid",
@@ -143,23 +145,29 @@ class NucleiStream:
     def _items(self) -> Iterator[ParsedItem]:
         splitter = self._splitter
         held: list[tuple[object, int, int | None]] = []
+        meta_seen: object = None
+        target = self.default_target
         for index, (line, value, error) in enumerate(splitter):
             if error is not None:
                 message = f"line {line}: {error}" if line is not None else error
                 yield self._count(Invalid(index, line, message))
-            else:
+                continue
+            if splitter.scan_metadata is not meta_seen:
+                meta_seen = splitter.scan_metadata
                 target = self.default_target
-                item = normalize_record(value, index, line, default_target=target)
-                if (
-                    target is None
-                    and type(item) is Invalid
-                    and splitter.container == "envelope"
-                    and splitter.scan_metadata is None
-                    and item.message.endswith(NO_ASSET)
-                ):
-                    held.append((value, index, line))
-                else:
-                    yield self._count(item)
+            item = normalize_record(value, index, line, default_target=target)
+            if type(item) is not NucleiResult:
+                yield self._count(item)
+            elif (
+                item.asset == UNKNOWN_ASSET
+                and target is None
+                and splitter.container == "envelope"
+                and splitter.scan_metadata is None
+            ):
+                held.append((value, index, line))
+            else:
+                self.results += 1
+                yield item
         target = self.default_target
         for value, held_index, line in held:
             yield self._count(normalize_record(value, held_index, line, default_target=target))

@@ -21,7 +21,8 @@ Asset normalization (:func:`normalize_asset`) turns one location string into
 :func:`select_asset` picks the source for a record: ``matched-at`` on its own (so every nuclei
 version gives the same asset for the same ``matched-at``), else ``host`` combined with the
 record's ``scheme``/``port`` fields (v2 full URL, v3.1 ``host:port`` and v3.7 bare hostname
-all agree), else ``url`` likewise, else the caller's default target, else the resolved ``ip``.
+all agree), else ``url`` likewise, else the caller's default target, else the resolved ``ip``;
+``""`` when there is none (the record then uses :data:`UNKNOWN_ASSET`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from functools import lru_cache
 
 __all__ = [
     "DEFAULT_PORTS",
+    "UNKNOWN_ASSET",
     "fingerprint",
     "grouping_key",
     "normalize_asset",
@@ -39,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_PORTS: dict[str, str] = {"http": "80", "https": "443"}
+# The asset of a finding that names no location at all; "(" never occurs in a host name.
+UNKNOWN_ASSET = "(unknown)"
 
 _SEP = "\x1f"
 # Optional leading slashes/backslashes/space tolerate garbage such as "/http://host/".

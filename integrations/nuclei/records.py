@@ -6,7 +6,11 @@
 * :class:`Ignored`: an event that is not a finding (``matcher-status: false``, or an
   ``error`` event written by ``-ms``);
 * :class:`Invalid`: a value that cannot be a finding (not an object, no template id,
-  ``info`` not an object, no location at all).
+  ``info`` not an object).
+
+A finding with no location at all (no ``matched-at``/``host``/``url``, no default target, no
+``ip``; e.g. nuclei's dns ``nameserver-fingerprint`` on the root zone) gets the placeholder
+asset :data:`~integrations.nuclei.identity.UNKNOWN_ASSET` ``"(unknown)"``.
 
 It never raises on any JSON value. Both key styles are accepted (``template-id``/
 ``templateID``, ``matched-at``/``matched``, ``matcher-name``/``matcher_name``,
@@ -23,10 +27,9 @@ from dataclasses import dataclass, fields, make_dataclass
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from integrations.nuclei.identity import fingerprint, grouping_key, select_asset
+from integrations.nuclei.identity import UNKNOWN_ASSET, fingerprint, grouping_key, select_asset
 
 __all__ = [
-    "NO_ASSET",
     "Ignored",
     "Invalid",
     "NucleiResult",
@@ -52,8 +55,6 @@ _PROTOCOL_ALIASES = {"network": "tcp"}
 _CVE_RE = re.compile(r"CVE-(\d{4})-(\d{4,})", re.IGNORECASE | re.ASCII)
 _CWE_NUM_RE = re.compile(r"CWE-(\d+)", re.ASCII)
 _MESSAGE_LIMIT = 300
-
-NO_ASSET = 'no asset ("matched-at", "host" and "url" all missing) and no default target'
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,13 +385,14 @@ def normalize_record(
     matched = get("matched-at")
     matched_at = _text(matched if matched is not None else get("matched"))
     host = _text(get("host"))
-    port = _text(get("port"))
-    scheme = _text(get("scheme"))
-    url = _text(get("url"))
-    ip = _text(get("ip"))
+    port, scheme, url, ip = get("port"), get("scheme"), get("url"), get("ip")
+    port = _text(port) if port is not None else None
+    scheme = _text(scheme) if scheme is not None else None
+    url = _text(url) if url is not None else None
+    ip = _text(ip) if ip is not None else None
     asset = select_asset(matched_at, host, url, scheme, port, ip, default_target)
-    if not asset:
-        return Invalid(index, line, f"{_where(index, line)}: {NO_ASSET}")
+    if not asset:  # e.g. a dns event on the root zone: still a finding, on a placeholder
+        asset = UNKNOWN_ASSET
 
     matcher = get("matcher-name")
     matcher_name = _text(matcher if matcher is not None else get("matcher_name")) or ""

@@ -72,7 +72,11 @@ _CURL_SECRET_ARG_RE = re.compile(
 _PARAM_RE = re.compile(r"""((?:^|[?&;\s'"])([A-Za-z0-9_.\-\[\]]+)=)([^&\s'"#;]*)""")
 # "name": "value" in JSON bodies.
 _JSON_MEMBER_RE = re.compile(r'("([A-Za-z0-9_.\-]+)"\s*:\s*")((?:[^"\\\r\n]|\\.)*)(")')
-_URL_PASSWORD_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@'\"]+:)([^/\s@'\"]+)(@)")
+# The lookbehind starts a match only at the beginning of a word and the scheme is bounded, so
+# a long alphanumeric run (a response body) costs linear time, not quadratic backtracking.
+_URL_PASSWORD_RE = re.compile(
+    r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]{0,31}://[^/\s:@'\"]+:)([^/\s@'\"]+)(@)"
+)
 _BEARER_RE = re.compile(r"\b(Bearer\s+)(?!\[REDACTED\])[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 
@@ -123,14 +127,29 @@ def _json_member(match: re.Match[str]) -> str:
 
 
 def redact_http(text: str) -> str:
-    """Redact secrets in a raw HTTP dump or a curl command (see the module docstring)."""
+    """Redact secrets in a raw HTTP dump or a curl command (see the module docstring).
+
+    Each pattern runs only when its trigger appears in the text (a cheap substring test), so
+    a plain response body costs a few scans in C rather than eight regex passes.
+    """
     if not text:
         return text
-    out = _HEADER_LINE_RE.sub(_header_line, text)
-    out = _CURL_HEADER_RE.sub(_curl_header, out)
-    out = _CURL_SECRET_ARG_RE.sub(_curl_secret_arg, out)
-    out = _PARAM_RE.sub(_param, out)
-    out = _JSON_MEMBER_RE.sub(_json_member, out)
-    out = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", out)
-    out = _BEARER_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
-    return _JWT_RE.sub(REDACTED, out)
+    lowered = text.lower()
+    out = text
+    if ":" in out:
+        out = _HEADER_LINE_RE.sub(_header_line, out)
+    if "-h" in lowered or "--header" in lowered:
+        out = _CURL_HEADER_RE.sub(_curl_header, out)
+    if any(flag in lowered for flag in ("-b", "-u", "--cookie", "--user")):
+        out = _CURL_SECRET_ARG_RE.sub(_curl_secret_arg, out)
+    if "=" in out and _SENSITIVE_PARAM_RE.search(lowered):
+        out = _PARAM_RE.sub(_param, out)
+    if '"' in out:
+        out = _JSON_MEMBER_RE.sub(_json_member, out)
+    if "://" in out and "@" in out:
+        out = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", out)
+    if "bearer" in lowered:
+        out = _BEARER_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
+    if "eyJ" in out:
+        out = _JWT_RE.sub(REDACTED, out)
+    return out

@@ -187,8 +187,8 @@ class JiraTracker:
 
             data = self._call(what, page)
             yield from data.get("issues") or []
-            token = data.get("nextPageToken")
-            if not token or data.get("isLast") is True:
+            previous, token = token, data.get("nextPageToken")
+            if not token or data.get("isLast") is True or token == previous:
                 return
 
     def _remote(self, raw: Mapping[str, Any]) -> RemoteIssue:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.nuclei import (
+    UNKNOWN_ASSET,
     Ignored,
     Invalid,
     NucleiResult,
@@ -57,10 +58,10 @@ CORPUS_EXPECTED: dict[str, tuple[str, int, int, int, int, int]] = {
     "defectdojo-invalid_cwe.json": ("object", 1, 0, 0, 1, 1),
     # 27 JSONL lines, none with `host`. 26 have matched-at or the garbage url
     # "/http://dvwa_dvwa_1/" (recovered as http://dvwa_dvwa_1): 16 templates on that one
-    # asset, http-missing-security-headers with 11 matchers -> 26 fingerprints, 16 groups.
-    # Line 27 (nameserver-fingerprint, dns) has no matched-at/host/url/ip at all: Invalid
-    # without a default target (see test_issue_14071_with_default_target).
-    "defectdojo-issue_14071.json": ("jsonl", 26, 0, 1, 26, 16),
+    # asset, http-missing-security-headers with 11 matchers. Line 27 (nameserver-fingerprint,
+    # dns) has no matched-at/host/url/ip at all: a finding on the placeholder asset
+    # "(unknown)" -> 27 fingerprints, 17 groups.
+    "defectdojo-issue_14071.json": ("jsonl", 27, 0, 0, 27, 17),
     # One line: favicon-detect on https://example.com/favicon.ico%c0.
     "defectdojo-issue_9201.json": ("object", 1, 0, 0, 1, 1),
     # 18 old-style lines over 5 assets: tech-detect x3 matchers on :8080/WebGoat, x2 on
@@ -138,11 +139,10 @@ def test_issue_14071_with_default_target() -> None:
     assert not invalid
     assert len(results) == 27
     assert {r.asset for r in results} == {"http://dvwa_dvwa_1"}
-    without, _ = parse(data)
-    bad = [i for i in without if isinstance(i, Invalid)]
-    assert bad[0].index == 26
-    assert bad[0].line == 27
-    assert bad[0].message.startswith("record 26 (line 27): no asset")
+    without = split(parse(data)[0])[0]
+    assert [(r.index, r.template_id) for r in without if r.asset == UNKNOWN_ASSET] == [
+        (26, "nameserver-fingerprint")
+    ]
 
 
 def test_corpus_field_details() -> None:
@@ -310,13 +310,9 @@ def test_mixed_invalid_lines() -> None:
         (2, 3, 'record 2 (line 3): missing "template-id"'),
         (3, 4, 'record 3 (line 4): "info" is not an object'),
         (4, 5, "record 4 (line 5): not a JSON object (got int)"),
-        (
-            7,
-            8,
-            'record 7 (line 8): no asset ("matched-at", "host" and "url" all missing) '
-            "and no default target",
-        ),
     ]
+    last = items[7]
+    assert isinstance(last, NucleiResult) and last.asset == UNKNOWN_ASSET
     assert [i for i in items if isinstance(i, Ignored)] == [
         Ignored(5, "matcher-status false"),
         Ignored(6, "error: context deadline exceeded"),

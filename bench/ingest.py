@@ -1,0 +1,143 @@
+"""Ingest benchmark: the CLI path on SQLite against a floor measured in the same run.
+
+    python bench/ingest.py [--events 100000] [--big 1000000] [--workdir bench/out]
+
+Prints events/s, peak RSS and the ratio to the floor (orjson parse + a bare sqlite3
+``executemany`` upsert of one row per event) for: a first ingest, a re-ingest of the same
+file, and a big file for memory (streaming: RSS must not grow with the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import generate_jsonl, measure  # noqa: E402
+
+
+def floor(path: Path, db: Path) -> float:
+    """The least any ingest must do: parse every line and upsert one row per event."""
+    started = time.perf_counter()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS f (fp TEXT PRIMARY KEY, n INTEGER, last TEXT)")
+    batch: list[tuple[str, str]] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            event = orjson.loads(line)
+            key = f"{event['template-id']}|{event['matched-at']}|{event.get('matcher-name', '')}"
+            batch.append((hashlib.sha256(key.encode()).hexdigest(), event["timestamp"]))
+            if len(batch) >= 2000:
+                conn.executemany(
+                    "INSERT INTO f VALUES (?, 1, ?) ON CONFLICT(fp) DO UPDATE SET n = n + 1, "
+                    "last = excluded.last",
+                    batch,
+                )
+                batch.clear()
+    if batch:
+        conn.executemany(
+            "INSERT INTO f VALUES (?, 1, ?) ON CONFLICT(fp) DO UPDATE SET n = n + 1, "
+            "last = excluded.last",
+            batch,
+        )
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def slabot_ingest(path: Path, workdir: Path) -> tuple[float, float]:
+    env = {
+        "SLABOT_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "SLABOT_EVIDENCE_URL": f"file://{workdir / 'evidence'}",
+    }
+    code = "from bot.cli.app import main; main()"
+    run = measure(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "ingest",
+            str(path),
+            "--json",
+            "--now",
+            "2026-03-02T10:00:00Z",
+        ],
+        env,
+        workdir,
+    )
+    return run.seconds, run.max_rss_mb
+
+
+def prepare(workdir: Path) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    code = "from bot.cli.app import main; main()"
+    measure(
+        [sys.executable, "-c", code, "db", "upgrade"],
+        {"SLABOT_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}"},
+        workdir,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000, help="0 to skip the memory run")
+    parser.add_argument("--workdir", type=Path, default=Path("bench/out/ingest"))
+    args = parser.parse_args()
+    work: Path = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+
+    scan = work / f"scan-{args.events}.jsonl"
+    if not scan.exists():
+        generate_jsonl(scan, args.events)
+    size_mb = scan.stat().st_size / 1e6
+    print(
+        f"file: {args.events} events, {size_mb:.1f} MB ({scan.stat().st_size / args.events:.0f} B/event)"
+    )
+
+    floor_db = work / "floor.db"
+    floor_db.unlink(missing_ok=True)
+    t_floor_first = floor(scan, floor_db)
+    t_floor_again = floor(scan, floor_db)
+
+    run_dir = work / "run"
+    prepare(run_dir)
+    t_first, rss_first = slabot_ingest(scan, run_dir)
+    t_again, rss_again = slabot_ingest(scan, run_dir)
+
+    def row(label: str, seconds: float, rss: float, floor_seconds: float) -> None:
+        rate = args.events / seconds
+        ratio = floor_seconds / seconds
+        print(
+            f"{label:<22} {rate:>10,.0f} events/s  {seconds:7.2f} s  peak RSS {rss:6.0f} MB  "
+            f"ratio to floor {ratio:.2f} (floor {args.events / floor_seconds:,.0f} events/s)"
+        )
+
+    row("first ingest", t_first, rss_first, t_floor_first)
+    row("re-ingest", t_again, rss_again, t_floor_again)
+
+    if args.big:
+        big = work / f"scan-{args.big}.jsonl"
+        if not big.exists():
+            generate_jsonl(big, args.big)
+        big_dir = work / "run-big"
+        prepare(big_dir)
+        t_big, rss_big = slabot_ingest(big, big_dir)
+        print(
+            f"{'big file (memory)':<22} {args.big / t_big:>10,.0f} events/s  {t_big:7.2f} s  "
+            f"peak RSS {rss_big:6.0f} MB  ({rss_big / rss_first:.2f}x the {args.events:,}-event run)"
+        )
+
+
+if __name__ == "__main__":
+    main()
