@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.acceptances.service import schedule_expiries
+from bot.cadence.service import schedule_cadence_check
 from bot.clock.schedule import Scheduler
 from bot.jobs.runner import Handler
 from bot.kev.flows import refresh_job, schedule_refresh
 from bot.notifications import jobs as notify
 from bot.notifications.reminders import schedule_reminders, send_reminder
+from bot.snapshots.service import schedule_weekly_snapshot, snapshot_job
 from bot.trackers import flows as tracker
 from bot.trackers.reconcile import reconcile_job, schedule_reconcile
 
@@ -31,6 +33,7 @@ def job_handlers() -> Mapping[str, Handler]:
         "notify.acceptance_expired": notify.notify_acceptance_expired,
         "notify.snapshot": notify.notify_snapshot,
         "notify.scan_missed": notify.notify_scan_missed,
+        "snapshot.weekly": snapshot_job,
     }
 
 
@@ -40,4 +43,6 @@ def schedulers() -> Sequence[Scheduler]:
         schedule_expiries,
         schedule_reminders,
         schedule_reconcile,
+        schedule_cadence_check,
+        schedule_weekly_snapshot,
     ]

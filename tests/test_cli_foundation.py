@@ -86,7 +86,7 @@ def test_evidence_verify_ok_then_names_the_broken_row(
         conn.execute(text("UPDATE events SET kind = 'forged' WHERE seq = 3"))
     broken = runner.invoke(app, ["evidence", "verify"])
     assert broken.exit_code == 1
-    assert "BROKEN at seq 3 (modified)" in broken.output
+    assert "BROKEN: chain broken at seq 3 (modified)" in broken.output
 
 
 def test_jobs_list_shows_dead_jobs(env: None, ctx: AppContext, now) -> None:  # type: ignore[no-untyped-def]

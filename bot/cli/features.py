@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import ingest, tickets
+from bot.cli import evidence, ingest, tickets
 
 
 def register(app: typer.Typer, *, evidence_app: typer.Typer, kev_app: typer.Typer) -> None:
@@ -13,3 +13,6 @@ def register(app: typer.Typer, *, evidence_app: typer.Typer, kev_app: typer.Type
     app.command("ticket")(tickets.ticket_command)
     kev_app.command("load")(ingest.kev_load)
     kev_app.command("refresh")(ingest.kev_refresh)
+    app.command("snapshot")(evidence.snapshot_command)
+    evidence_app.command("week")(evidence.evidence_week_command)
+    evidence_app.command("verify")(evidence.verify_anchored)

@@ -7,7 +7,6 @@ import typer
 from bot.cli.common import open_context, parse_now, print_json, settings_or_exit
 from bot.database.core import make_engine, transaction
 from bot.database.migrations import current_revision, upgrade
-from bot.events import service as events
 from bot.jobs import service as jobs
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,40 +23,6 @@ def db_upgrade() -> None:
         typer.echo(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
-
-
-def verify_log(json_out: bool = typer.Option(False, "--json")) -> None:
-    """Check the event log's hash chain; exit 1 naming the first broken row."""
-    with open_context() as ctx, ctx.sessions() as session:
-        report = events.verify(session)
-    if json_out:
-        print_json(
-            {
-                "ok": report.ok,
-                "checked": report.checked,
-                "head_seq": report.head_seq,
-                "head_hash": report.head_hash,
-                "broken": None
-                if report.broken is None
-                else {
-                    "seq": report.broken.seq,
-                    "problem": report.broken.problem,
-                    "reason": report.broken.reason,
-                },
-            }
-        )
-    elif report.broken is None:
-        typer.echo(
-            f"OK: {report.checked} events, head seq {report.head_seq} hash {report.head_hash}"
-        )
-    else:
-        typer.echo(
-            f"BROKEN at seq {report.broken.seq} ({report.broken.problem}): {report.broken.reason}; "
-            f"last good seq {report.head_seq} hash {report.head_hash}",
-            err=True,
-        )
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @jobs_app.command("list")

@@ -50,10 +50,13 @@ def normalize_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return normalized
 
 
-def row_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+def row_digest(prev_hash: str, row: Mapping[str, Any], *, iso: Any = None) -> str:
+    """``iso`` may be a memoizing replacement for :func:`iso_utc` (appends of a batch share
+    their times); the digest is the same either way."""
+    to_iso = iso or iso_utc
     payload = {name: row[name] for name in HASHED_FIELDS}
-    payload["at"] = iso_utc(payload["at"])
-    payload["recorded_at"] = iso_utc(payload["recorded_at"])
+    payload["at"] = to_iso(payload["at"])
+    payload["recorded_at"] = to_iso(payload["recorded_at"])
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
 
 

@@ -7,21 +7,30 @@ chain needs a single head); on SQLite ``BEGIN IMMEDIATE`` already holds the writ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-from sqlalchemy import func, insert, select, text
+from prometheus_client import Counter as MetricCounter
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from bot.database.bulk import insert_many
 from bot.database.core import table_of
-from bot.events.chain import GENESIS_HASH, ChainReport, normalize_details, row_digest, verify_rows
+from bot.events.chain import (
+    GENESIS_HASH,
+    ChainReport,
+    iso_utc,
+    normalize_details,
+    row_digest,
+    verify_rows,
+)
 from bot.events.models import Event
 from bot.metrics import REGISTRY
 
-EVENTS_APPENDED = Counter(
+EVENTS_APPENDED = MetricCounter(
     "slabot_events_appended_total", "Events appended to the log", ["kind"], registry=REGISTRY
 )
 # Any constant works; it only has to be the same in every slabot process.
@@ -65,6 +74,14 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
     seq, prev_hash = _lock_and_read_head(session)
     rows: list[dict[str, Any]] = []
     recorded_at = now.astimezone(UTC)
+    iso_cache: dict[datetime, str] = {}
+
+    def iso(value: datetime) -> str:
+        text = iso_cache.get(value)
+        if text is None:
+            text = iso_cache[value] = iso_utc(value)
+        return text
+
     for new in events:
         seq += 1
         row: dict[str, Any] = {
@@ -82,10 +99,11 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
             "details": normalize_details(new.details),
             "prev_hash": prev_hash,
         }
-        row["hash"] = prev_hash = row_digest(prev_hash, row)
+        row["hash"] = prev_hash = row_digest(prev_hash, row, iso=iso)
         rows.append(row)
-        EVENTS_APPENDED.labels(new.kind).inc()
-    session.execute(insert(table_of(Event)), rows)
+    insert_many(session, table_of(Event), rows)
+    for kind, n in Counter(new.kind for new in events).items():
+        EVENTS_APPENDED.labels(kind).inc(n)
     session.info[_HEAD_KEY] = (session.get_transaction(), seq, prev_hash)
     return [r["seq"] for r in rows]
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from integrations.nuclei import NucleiResult, redact_http, redact_meta
 
-REQUEST_EXCERPT = 4000
-RESPONSE_EXCERPT = 2000
+# Enough to show what matched; the whole body stays in the retained raw scan.
+REQUEST_EXCERPT = 2048
+RESPONSE_EXCERPT = 1024
 DESCRIPTION_LIMIT = 4000
 HTTP_FIELDS = ("matched_at", "request", "response", "curl_command")
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
+from bot.database.bulk import insert_many, update_many
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding, FindingCve, Occurrence
@@ -26,7 +25,7 @@ from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.evidence import finding_details
 from bot.ingest.severity import apply_severity_changes
 from bot.jobs.service import enqueue
-from bot.policy import effective_severity, opens_ticket, severity_rank
+from bot.policy import effective_severity, local_date, opens_ticket, severity_rank
 from bot.tickets.models import Ticket
 from bot.tickets.service import (
     RESOLVED_STATES,
@@ -37,6 +36,7 @@ from bot.tickets.service import (
 from integrations.nuclei import NucleiResult
 
 BATCH_SIZE = 2000
+_MISSING = object()
 KNOWN_COLUMNS = (
     Finding.id,
     Finding.fingerprint,
@@ -90,6 +90,8 @@ class IngestPipeline:
     source: str = "nuclei"
     counts: Counts = field(default_factory=Counts)
     _batch: list[NucleiResult] = field(default_factory=list)
+    _opened_now: set[int] = field(default_factory=set)
+    _due_cache: dict[tuple[str, date, KevFacts | None], object] = field(default_factory=dict)
 
     def add(self, result: NucleiResult) -> None:
         self._batch.append(result)
@@ -137,7 +139,7 @@ class IngestPipeline:
     def _insert_new(self, fresh: dict[str, _Group]) -> None:
         if not fresh:
             return
-        policy, tz, now = self.ctx.policy, self.ctx.tz, self.now
+        policy, now = self.ctx.policy, self.now
         rows: list[dict[str, Any]] = []
         kev_of: list[KevFacts | None] = []
         for group in fresh.values():
@@ -145,7 +147,7 @@ class IngestPipeline:
             fact = self._kev_for(result.cve_ids)
             severity = effective_severity(policy, result.severity, in_kev=fact is not None)
             due = (
-                initial_due(policy, severity, group.seen_at, tz, fact)
+                self._initial_due(severity, group.seen_at, fact)
                 if opens_ticket(policy, severity)
                 else None
             )
@@ -185,7 +187,7 @@ class IngestPipeline:
             row["ticket_id"] = ticket_of.get(row["grouping_key"])
         # Core executemany without RETURNING: SQLite's insertmanyvalues would fall back to a
         # statement per row to keep RETURNING ordered. Ids come back with one SELECT instead.
-        self.session.execute(insert(table_of(Finding)), rows)
+        insert_many(self.session, table_of(Finding), rows)
         id_of: dict[str, int] = {
             fp: fid
             for fp, fid in self.session.execute(
@@ -201,7 +203,7 @@ class IngestPipeline:
             for cve in row["cve_ids"]
         ]
         if cve_rows:
-            self.session.execute(insert(table_of(FindingCve)), cve_rows)
+            insert_many(self.session, table_of(FindingCve), cve_rows)
         new_events: list[NewEvent] = []
         for fid, row, fact in zip(ids, rows, kev_of, strict=True):
             row["id"] = fid
@@ -248,8 +250,24 @@ class IngestPipeline:
                     )
                 )
         append_events(self.session, new_events, now=now)
-        attached = {row["ticket_id"] for row in rows if row["ticket_id"] is not None}
+        # Tickets opened in this batch were drafted from these very findings (earliest due,
+        # highest severity); only tickets that existed before need recomputing.
+        attached = {
+            row["ticket_id"]
+            for row in rows
+            if row["ticket_id"] is not None and row["ticket_id"] not in self._opened_now
+        }
         recompute_tickets(self.session, attached, now=now, reason="new finding")
+
+    def _initial_due(self, severity: str, seen_at: datetime, fact: KevFacts | None) -> date | None:
+        """Memoized per (severity, local day, KEV entry): a batch shares a handful of each."""
+        key = (severity, local_date(seen_at, self.ctx.tz), fact)
+        cached = self._due_cache.get(key, _MISSING)
+        if cached is _MISSING:
+            cached = self._due_cache[key] = initial_due(
+                self.ctx.policy, severity, seen_at, self.ctx.tz, fact
+            )
+        return cast("date | None", cached)
 
     def _tickets_for_new(self, rows: list[dict[str, Any]]) -> dict[str, int]:
         """grouping key → ticket id for findings that open (or join) a ticket."""
@@ -296,6 +314,7 @@ class IngestPipeline:
             source="system",
         )
         self.counts.tickets_opened += len(opened)
+        self._opened_now = set(opened.values())
         if reopen:
             self._reopen_tickets(reopen)
         return existing | opened
@@ -306,19 +325,19 @@ class IngestPipeline:
         if not groups:
             return
         now = self.now
-        self.session.execute(
-            update(table_of(Finding))
-            .where(Finding.id == bindparam("fid"))
-            .values(
-                last_seen=bindparam("seen"),
-                occurrences=Finding.occurrences + bindparam("n"),
-                last_scan_id=bindparam("scan"),
-            ),
+        update_many(
+            self.session,
+            table_of(Finding),
             [
-                {"fid": known[fp].id, "seen": now, "n": g.count, "scan": self.scan_id}
+                {
+                    "id": known[fp].id,
+                    "last_seen": now,
+                    "occurrences": g.count,
+                    "last_scan_id": self.scan_id,
+                }
                 for fp, g in groups.items()
             ],
-            execution_options={"synchronize_session": False},
+            increments=("occurrences",),
         )
         reappeared: dict[int, datetime] = {}
         regressions: list[tuple[Finding, _Group]] = []
@@ -436,13 +455,11 @@ class IngestPipeline:
             }
             for fp, g in groups.items()
         ]
-        dialect = self.session.get_bind().dialect.name
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-        self.session.execute(
-            insert_fn(table_of(Occurrence)).on_conflict_do_nothing(
-                index_elements=["finding_id", "scan_id"]
-            ),
+        insert_many(
+            self.session,
+            table_of(Occurrence),
             rows,
+            conflict_do_nothing=["finding_id", "scan_id"],
         )
 
 

@@ -185,7 +185,7 @@ def notify_snapshot(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
     del now
     message = snapshot_summary_message(
         week=str(job.payload["week"]),
-        figures=dict(job.payload.get("figures") or {}),
+        figures=dict(job.payload.get("headline") or {}),
         uri=str(job.payload["uri"]),
     )
     _post_step(ctx, job, team_channel(ctx), message)

@@ -33,6 +33,13 @@ def set_local_status(
         raise LocalTrackerError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     if ticket.status == "risk_accepted":
         raise LocalTrackerError(f"ticket {ticket.id} is risk-accepted until its exception expires")
+    if now < ticket.status_changed_at:
+        # A tracker's late delivery is recorded as stale; a person's command is not late, it
+        # names the wrong time (``--now`` before the ticket's last change): say so.
+        raise LocalTrackerError(
+            f"ticket {ticket.id} last changed at {ticket.status_changed_at.isoformat()}, "
+            f"after {now.isoformat()}: a status change cannot be dated before it"
+        )
     return change_status(
         session,
         ticket,

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from bot.database.bulk import insert_many
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding
@@ -74,7 +75,7 @@ def open_tickets(
         }
         for d in drafts
     ]
-    session.execute(insert(table_of(Ticket)), rows)
+    insert_many(session, table_of(Ticket), rows)
     id_of: dict[str, int] = {
         key: tid
         for key, tid in session.execute(

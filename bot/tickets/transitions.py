@@ -114,6 +114,13 @@ def change_status(
         now=now,
     )
     if not applied:
+        if not stale and at > ticket.status_changed_at:
+            # Same state, newer source time: remember it, so a delivery older than this one
+            # that arrives later is recognised as stale instead of moving the ticket.
+            session.execute(
+                update(Ticket).where(Ticket.id == ticket.id).values(status_changed_at=at)
+            )
+            session.refresh(ticket)
         return TransitionResult(False, ticket.status, seq)
     resolved = target in ("resolved", "resolved_unverified")
     values: dict[str, Any] = {"status": target, "status_changed_at": at}

@@ -147,14 +147,16 @@ def reopen_issue(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
         f"The ticket is reopened and its SLA clock restarted; new due date {due} "
         f"({ctx.policy.name})."
     )
+    # The idempotent calls first, the comment last: a retry after a failed step repeats only
+    # the transition (a no-op once open) and the update, never an already-posted comment.
     try:
         tracker.transition(ticket.external_id or "", "open")
-        tracker.comment(ticket.external_id or "", text)
         tracker.update(
             ticket.external_id or "",
             due_date=ticket.due_date,
             severity=ticket.severity,
             priority_overrides=priority_map(ctx.policy),
         )
+        tracker.comment(ticket.external_id or "", text)
     except TrackerError as exc:
         raise _as_job_error(exc) from exc

@@ -21,7 +21,7 @@ from bot.jobs.service import ClaimedJob, enqueue
 from bot.tickets.models import Ticket
 from bot.tickets.transitions import change_status, record_assignment
 from bot.trackers.factory import get_tracker
-from integrations.trackers import TrackerError
+from integrations.trackers import RemoteIssue, TrackerError
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ def reconcile(ctx: AppContext, *, now: datetime) -> int:
             ticket = by_id.get(remote.external_id)
             if ticket is None:
                 continue
-            current = "resolved" if ticket.status == "resolved_unverified" else ticket.status
-            if remote.category != current and ticket.status != "risk_accepted":
+            if _differs(ticket, remote):
                 result = change_status(
                     session,
                     ticket,
@@ -78,6 +77,22 @@ def reconcile(ctx: AppContext, *, now: datetime) -> int:
                 recorded += 1
         set_state(session, STATE_NAME, {"synced_until": now.isoformat()}, now=now)
     return recorded
+
+
+def _differs(ticket: Ticket, remote: RemoteIssue) -> bool:
+    """The tracker holds a state slabot has not recorded, and it is newer than slabot's own.
+
+    A remote state no newer than the ticket's last change is old news (slabot already has a
+    later change, e.g. its own reopen that a ``tracker.reopen`` job has yet to push), so it is
+    not recorded again on every pass. A risk-accepted ticket only follows a remote resolution:
+    the acceptance comment itself bumps the issue's updated time while it stays open there.
+    """
+    if remote.updated_at <= ticket.status_changed_at:
+        return False
+    if ticket.status == "risk_accepted":
+        return remote.category == "resolved"
+    current = "resolved" if ticket.status == "resolved_unverified" else ticket.status
+    return remote.category != current
 
 
 def _owned(session: Session, external_ids: list[str]) -> dict[str, Ticket]:

@@ -21,6 +21,7 @@ from bot.web.errors import ApiError
 from bot.web.responses import JsonResponse
 from integrations.trackers import (
     StatusChange,
+    WebhookPayloadError,
     linear_timestamp_fresh,
     parse_jira_webhook,
     parse_linear_webhook,
@@ -72,7 +73,10 @@ async def jira_webhook(request: Request) -> JsonResponse:
     ):
         raise ApiError(401, "X-Hub-Signature missing or wrong")
     delivery = request.headers.get("x-atlassian-webhook-identifier")
-    changes = parse_jira_webhook(_json(body), delivery_id=delivery)
+    try:
+        changes = parse_jira_webhook(_json(body), delivery_id=delivery)
+    except WebhookPayloadError as exc:
+        raise ApiError(400, str(exc)) from None  # a 4xx: Jira does not retry it
     return await _process(ctx, changes, source="jira", delivery=delivery)
 
 
@@ -89,5 +93,8 @@ async def linear_webhook(request: Request) -> JsonResponse:
     if not linear_timestamp_fresh(data, ctx.clock()):
         raise ApiError(401, "webhookTimestamp is missing or more than 60 s away from now")
     delivery = request.headers.get("linear-delivery")
-    changes = parse_linear_webhook(data, delivery_id=delivery)
+    try:
+        changes = parse_linear_webhook(data, delivery_id=delivery)
+    except ValueError as exc:  # WebhookPayloadError, or an unparseable updatedAt
+        raise ApiError(400, f"linear webhook: {exc}") from None
     return await _process(ctx, changes, source="linear", delivery=delivery)
