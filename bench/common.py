@@ -76,7 +76,7 @@ class Run:
 def measure(argv: list[str], env: dict[str, str], cwd: Path) -> Run:
     """Run a child process; wall time and its own peak RSS (from wait4)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         argv, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert proc.stdout is not None and proc.stderr is not None

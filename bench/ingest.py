@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import generate_jsonl, measure  # noqa: E402
+from common import generate_jsonl, measure
 
 
 def floor(path: Path, db: Path) -> float:

@@ -8,6 +8,7 @@ advisory lock and ``FOR UPDATE SKIP LOCKED`` used on PostgreSQL).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -44,9 +45,32 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Threads of one process queue on a lock for the write lock: SQLite's own busy handler
+    # polls with sleeps of up to 100 ms, which turned short waits into long latency tails.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        acquired = writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        if acquired:
+            connection.info["slabot.writer_lock"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: Any) -> None:
+        if connection.info.pop("slabot.writer_lock", False):
+            writer.release()
+
+    @event.listens_for(engine, "commit")
+    def _after_commit(connection: Any) -> None:
+        _release(connection)
+
+    @event.listens_for(engine, "rollback")
+    def _after_rollback(connection: Any) -> None:
+        _release(connection)
 
 
 def _json_dumps(value: Any) -> str:

@@ -12,15 +12,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from bot.database.core import transaction
 from bot.events.service import NewEvent, append_events
+from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import retain_scan
 from bot.ingest.body import Body
 from bot.ingest.pipeline import IngestPipeline
+from bot.kev.models import KevCatalogVersion
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
 from integrations.evidence import EvidenceStoreError
@@ -55,6 +57,21 @@ class IngestRejectedError(Exception):
 
 class EvidenceUnavailableError(Exception):
     """The raw body could not be retained, so nothing was stored."""
+
+
+def _kev_for_ingest(ctx: AppContext, session: Session) -> dict[str, KevFacts]:
+    """The current catalog's lookup, cached per process until a new catalog becomes current
+    (a stored catalog never changes, so its id is a safe cache key)."""
+    current = session.scalar(select(KevCatalogVersion.id).where(KevCatalogVersion.is_current))
+    if current is None:
+        return {}
+    cached = ctx.services.get("kev.lookup")
+    if cached is not None and cached[0] == current:
+        lookup: dict[str, KevFacts] = cached[1]
+        return lookup
+    lookup = kev_lookup(session, current)
+    ctx.services["kev.lookup"] = (current, lookup)
+    return lookup
 
 
 def _serialize_ingests(session: Session) -> None:
@@ -92,7 +109,7 @@ def ingest(
         )
         session.add(scan)
         session.flush()
-        pipeline = IngestPipeline(ctx, session, scan.id, now, kev_lookup(session))
+        pipeline = IngestPipeline(ctx, session, scan.id, now, _kev_for_ingest(ctx, session))
         stream = NucleiStream(chunks(), default_target=target)
         problems: list[str] = []
         ignored = 0
