@@ -80,7 +80,6 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     max_body_bytes: int = Field(default=50 * MIB, ge=1024)
     max_decompressed_bytes: int = Field(default=200 * MIB, ge=1024)
-    job_max_attempts: int = Field(default=8, ge=1, le=100)
     job_lease_seconds: int = Field(default=300, ge=5)
     worker_poll_seconds: float = Field(default=2.0, gt=0)
     clock_interval_seconds: float = Field(default=30.0, gt=0)

@@ -20,7 +20,7 @@ from bot.events import kinds
 from bot.events.service import NewEvent, append_event
 from bot.findings.rules import as_severity
 from bot.jobs.models import Job
-from bot.jobs.service import enqueue
+from bot.jobs.service import TRACKER_MAX_ATTEMPTS, enqueue
 from bot.notifications.delivery import DONE_KEY, split_location
 from bot.policy import expiry_warning_date, local_date, validate_acceptance
 from bot.tickets.models import Ticket
@@ -269,6 +269,7 @@ def decide(
             key=f"tracker.comment:acceptance:{request.id}",
             now=now,
             payload={"ticket_id": ticket.id, "text": text},
+            max_attempts=TRACKER_MAX_ATTEMPTS,
         )
     session.flush()
     session.refresh(ticket)

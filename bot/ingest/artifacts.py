@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ def retain_scan(
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
-            for part in (head, b',"body":"', *_body_parts(body), b'"}\n'):
+            # chain, not (*parts,): a tuple would hold the whole body in memory at once.
+            for part in chain((head, b',"body":"'), _body_parts(body), (b'"}\n',)):
                 digest.update(part)
                 out.write(part)
         return store.put_file(

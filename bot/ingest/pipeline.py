@@ -24,7 +24,7 @@ from bot.findings.models import Finding, FindingCve, Occurrence
 from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.evidence import finding_details
 from bot.ingest.severity import apply_severity_changes
-from bot.jobs.service import enqueue
+from bot.jobs.service import TRACKER_MAX_ATTEMPTS, enqueue
 from bot.policy import effective_severity, local_date, opens_ticket, severity_rank
 from bot.tickets.models import Ticket
 from bot.tickets.service import (
@@ -417,6 +417,7 @@ class IngestPipeline:
                     key=f"tracker.reopen:{ticket.id}:{self.scan_id}",
                     now=now,
                     payload={"ticket_id": ticket.id},
+                    max_attempts=TRACKER_MAX_ATTEMPTS,
                 )
         self.session.execute(
             update(table_of(Ticket))

@@ -23,6 +23,9 @@ from bot.jobs.backoff import retry_delay
 from bot.jobs.models import Job
 
 DEFAULT_MAX_ATTEMPTS = 8
+# Tracker calls get more: backoff caps at an hour, so 25 attempts ride out most of a day of
+# Jira/Linear outage before a job goes dead (and stays listed for `slabot jobs retry`).
+TRACKER_MAX_ATTEMPTS = 25
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from bot.database.bulk import insert_many
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding
-from bot.jobs.service import enqueue
+from bot.jobs.service import TRACKER_MAX_ATTEMPTS, enqueue
 from bot.policy import Policy, severity_rank
 from bot.tickets.models import Ticket
 
@@ -127,6 +127,7 @@ def open_tickets(
                 key=f"tracker.create:{tid}",
                 now=now,
                 payload={"ticket_id": tid},
+                max_attempts=TRACKER_MAX_ATTEMPTS,
             )
     return {d.grouping_key: tid for d, tid in zip(drafts, ids, strict=True)}
 
@@ -325,5 +326,6 @@ def recompute_tickets(
                     key=f"tracker.update:{change.ticket_id}:{change.new_due}:{change.new_severity}",
                     now=now,
                     payload={"ticket_id": change.ticket_id},
+                    max_attempts=TRACKER_MAX_ATTEMPTS,
                 )
     return changes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -97,7 +97,7 @@ def api_findings(
 
 
 class StatusChange(BaseModel):
-    status: str = Field(description="open, in_progress or resolved")
+    status: Literal["open", "in_progress", "resolved"]
     resolution: str | None = None
     actor: str | None = Field(default=None, max_length=200)
 
