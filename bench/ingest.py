@@ -102,7 +102,8 @@ def main() -> None:
         generate_jsonl(scan, args.events)
     size_mb = scan.stat().st_size / 1e6
     print(
-        f"file: {args.events} events, {size_mb:.1f} MB ({scan.stat().st_size / args.events:.0f} B/event)"
+        f"file: {args.events} events, {size_mb:.1f} MB "
+        f"({scan.stat().st_size / args.events:.0f} B/event)"
     )
 
     floor_db = work / "floor.db"
@@ -135,7 +136,8 @@ def main() -> None:
         t_big, rss_big = slabot_ingest(big, big_dir)
         print(
             f"{'big file (memory)':<22} {args.big / t_big:>10,.0f} events/s  {t_big:7.2f} s  "
-            f"peak RSS {rss_big:6.0f} MB  ({rss_big / rss_first:.2f}x the {args.events:,}-event run)"
+            f"peak RSS {rss_big:6.0f} MB  "
+            f"({rss_big / rss_first:.2f}x the {args.events:,}-event run)"
         )
 
 
