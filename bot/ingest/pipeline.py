@@ -20,6 +20,7 @@ from bot.context import AppContext
 from bot.database.bulk import insert_many, update_many
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
+from bot.findings.events import escalation_event
 from bot.findings.models import Finding, FindingCve, Occurrence
 from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.evidence import finding_details
@@ -231,22 +232,14 @@ class IngestPipeline:
             if fact is not None:
                 self.counts.escalated_kev += 1
                 new_events.append(
-                    NewEvent(
-                        kind="finding.escalated",
-                        at=now,
-                        source="system",
+                    escalation_event(
                         finding_id=fid,
                         ticket_id=row["ticket_id"],
-                        from_state=row["reported_severity"],
-                        to_state=row["severity"],
-                        details={
-                            "reason": "kev",
-                            "cve_ids": row["cve_ids"],
-                            "catalog_version": fact.catalog_version,
-                            "kev_date_added": fact.date_added,
-                            "kev_due_date": fact.due_date,
-                            "known_ransomware": fact.known_ransomware,
-                        },
+                        from_severity=row["reported_severity"],
+                        to_severity=row["severity"],
+                        at=now,
+                        fact=fact,
+                        cve_ids=row["cve_ids"],
                     )
                 )
         append_events(self.session, new_events, now=now)

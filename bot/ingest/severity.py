@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, update
 
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
+from bot.findings.events import escalation_event
 from bot.findings.models import Finding
 from bot.findings.rules import KevFacts, as_severity, escalate
 from bot.policy import effective_severity, opens_ticket, severity_rank
@@ -79,21 +80,16 @@ def apply_severity_changes(
             if fact is not None:
                 self.counts.escalated_kev += 1
             new_events.append(
-                NewEvent(
-                    kind="finding.escalated",
-                    at=now,
-                    source="system",
+                escalation_event(
                     finding_id=finding.id,
                     ticket_id=finding.ticket_id,
-                    from_state=finding.severity,
-                    to_state=outcome.severity,
-                    details={
-                        "reason": "kev" if fact else "higher severity reported",
-                        "reported_severity": reported,
-                        "catalog_version": fact.catalog_version if fact else None,
-                        "old_due_date": finding.due_date,
-                        "new_due_date": outcome.due,
-                    },
+                    from_severity=finding.severity,
+                    to_severity=outcome.severity,
+                    at=now,
+                    fact=fact,
+                    old_due=finding.due_date,
+                    new_due=outcome.due,
+                    reported_severity=reported,
                 )
             )
             if finding.ticket_id is not None:

@@ -21,6 +21,7 @@ from bot.context import AppContext
 from bot.database.core import table_of, transaction
 from bot.database.state import get_state, set_state
 from bot.events.service import NewEvent, append_events
+from bot.findings.events import escalation_event
 from bot.findings.models import Finding, FindingCve
 from bot.findings.rules import KevFacts, as_severity, escalate
 from bot.jobs.errors import RetryableJobError
@@ -171,24 +172,17 @@ def _escalate_added(
             }
         )
         new_events.append(
-            NewEvent(
-                kind="finding.escalated",
-                at=now,
-                source="system",
+            escalation_event(
                 finding_id=finding.id,
                 ticket_id=finding.ticket_id,
-                from_state=finding.severity,
-                to_state=outcome.severity,
-                details={
-                    "reason": "kev",
-                    "cve_ids": cves,
-                    "catalog_version": fact.catalog_version,
-                    "kev_date_added": fact.date_added,
-                    "kev_due_date": fact.due_date,
-                    "known_ransomware": fact.known_ransomware,
-                    "old_due_date": finding.due_date,
-                    "new_due_date": outcome.due,
-                },
+                from_severity=finding.severity,
+                to_severity=outcome.severity,
+                at=now,
+                fact=fact,
+                reason="kev",
+                old_due=finding.due_date,
+                new_due=outcome.due,
+                cve_ids=cves,
             )
         )
         if finding.ticket_id is not None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.events.chain import (
     GENESIS_HASH,
+    HASHED_FIELDS,
     Break,
     ChainReport,
     canonical_json,
@@ -35,22 +36,7 @@ from bot.events.models import Event
 from bot.snapshots.replay import LogState, Replayer
 
 BATCH = 10_000
-_NAMES = (
-    "seq",
-    "at",
-    "recorded_at",
-    "kind",
-    "ticket_id",
-    "finding_id",
-    "from_state",
-    "to_state",
-    "actor",
-    "source",
-    "external_id",
-    "details",
-    "prev_hash",
-    "hash",
-)
+_NAMES = ("seq", *HASHED_FIELDS, "prev_hash", "hash")
 _SQL = text(
     f"SELECT {', '.join(_NAMES)} FROM events WHERE seq <= :upto ORDER BY seq"  # noqa: S608 - constant names
 ).execution_options(stream_results=True, max_row_buffer=BATCH)
