@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -29,6 +30,22 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+EVIDENCE_CHECK_TTL = 300.0
+
+
+def _evidence_problems(ctx: AppContext) -> list[str]:
+    """The evidence store's own check (S3: versioning, Object Lock, a write probe), cached for
+    a few minutes: readiness probes come every few seconds and S3 calls cost money."""
+    cached = ctx.services.get("evidence.check")
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < EVIDENCE_CHECK_TTL:
+        problems: list[str] = cached[1]
+        return problems
+    problems = ctx.evidence.check()
+    ctx.services["evidence.check"] = (now, problems)
+    return problems
+
+
 @router.get("/readyz")
 def readyz(request: Request) -> JsonResponse:
     ctx = _ctx(request)
@@ -41,7 +58,7 @@ def readyz(request: Request) -> JsonResponse:
     except Exception as exc:
         checks["database"] = "unreachable"
         problems.append(f"database unreachable: {type(exc).__name__}")
-    evidence_problems = ctx.evidence.check()
+    evidence_problems = _evidence_problems(ctx)
     checks["evidence"] = "ok" if not evidence_problems else "degraded"
     problems.extend(f"evidence store: {p}" for p in evidence_problems)
     ready = checks["database"] == "ok"
