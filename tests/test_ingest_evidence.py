@@ -139,3 +139,30 @@ def test_secrets_are_redacted_in_api_and_cli_but_not_in_the_artifact(
 
     _, artifact = retained(ctx)
     assert read_retained_body(artifact) == data
+
+
+@pytest.mark.parametrize("tail", [b"", b"\xff\xfe not utf-8 \x00"])
+def test_large_body_is_streamed_to_the_store_byte_exact(ctx: AppContext, tail: bytes) -> None:
+    """Bodies over 1 MiB take the streaming path (temporary file, put_file)."""
+    from bot.ingest.artifacts import IN_MEMORY_LIMIT
+    from bot.ingest.body import Body
+    from bot.ingest.service import ingest
+
+    event = {
+        "template-id": "big-response",
+        "info": {"name": "Big", "severity": "medium"},
+        "matched-at": "https://big.example.com/",
+        "response": "é" * (IN_MEMORY_LIMIT // 2 + 10),
+    }
+    body = json.dumps(event, ensure_ascii=False).encode() + b"\n"
+    if tail:
+        body = body.replace(b'"Big"', b'"Big' + tail.replace(b'"', b"") + b'"')
+    assert len(body) > IN_MEMORY_LIMIT
+    # Invalid UTF-8 inside a JSON string is repaired by the parser, so the record is valid.
+    summary = ingest(ctx, Body.from_chunks([body]), source="cli", target=None, now=T0_BIG)
+    assert summary.findings == 1
+    (artifact,) = [p for p in Path(ctx.settings.evidence_url[7:]).rglob("*.json")]
+    assert read_retained_body(artifact.read_bytes()) == body
+
+
+T0_BIG = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

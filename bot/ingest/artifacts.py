@@ -26,6 +26,7 @@ from bot.ingest.body import Body
 from integrations.evidence import EvidenceStore, StoredObject
 
 CONTROL = "CC7.2"
+IN_MEMORY_LIMIT = 1024 * 1024
 
 
 def artifact_key(now: datetime, sha256: str) -> str:
@@ -70,6 +71,11 @@ def retain_scan(
         "body_encoding": "utf-8" if body.digest.utf8 else "base64",
     }
     head = b'{"envelope":' + orjson.dumps(envelope, option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    key = artifact_key(now, body.sha256)
+    if body.size <= IN_MEMORY_LIMIT:
+        # A typical webhook body (one or a few events): no temporary file to write and copy.
+        whole = b"".join(chain((head, b',"body":"'), _body_parts(body), (b'"}\n',)))
+        return store.put(key, whole, content_type="application/json", now=now)
     digest = hashlib.sha256()
     fd, name = tempfile.mkstemp(prefix="slabot-scan-", suffix=".json")
     path = Path(name)
@@ -80,7 +86,7 @@ def retain_scan(
                 digest.update(part)
                 out.write(part)
         return store.put_file(
-            artifact_key(now, body.sha256),
+            key,
             path,
             sha256=digest.hexdigest(),
             content_type="application/json",
