@@ -263,3 +263,21 @@ def test_lower_reported_severity_is_recorded_once_due_unchanged(ctx: AppContext)
     ingest_bytes(ctx, jsonl([record("rce", severity="medium")]), now=NOW + timedelta(days=9))
     assert len(events(ctx, "finding.severity_lowered")) == 1
     assert tickets(ctx)[0].due_date == due
+
+
+def test_a_group_opened_in_one_batch_takes_its_earliest_due_date(ctx: AppContext) -> None:
+    """Two matchers of one template on one asset share a ticket; the finding first seen earlier
+    (listed second in the body, same severity) sets the due date."""
+    from datetime import UTC, date, datetime
+
+    from tests.helpers_ingest import ingest_bytes, jsonl, record, tickets
+
+    body = jsonl(
+        [
+            record("grouped", severity="high", matcher="later", timestamp="2026-03-02T09:00:00Z"),
+            record("grouped", severity="high", matcher="earlier", timestamp="2026-02-20T09:00:00Z"),
+        ]
+    )
+    ingest_bytes(ctx, body, now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    (ticket,) = tickets(ctx)
+    assert ticket.due_date == date(2026, 4, 21)  # 2026-02-20 + 60 days (high)

@@ -31,6 +31,7 @@ from bot.tickets.models import Ticket
 from bot.tickets.service import (
     RESOLVED_STATES,
     TicketDraft,
+    merge_draft,
     open_tickets,
     recompute_tickets,
 )
@@ -283,9 +284,9 @@ class IngestPipeline:
             key = row["grouping_key"]
             if key in existing:
                 continue
-            draft = drafts.get(key)
-            if draft is None or severity_rank(row["severity"]) > severity_rank(draft.severity):
-                drafts[key] = TicketDraft(
+            drafts[key] = merge_draft(
+                drafts.get(key),
+                TicketDraft(
                     grouping_key=key,
                     title=f"{row['name']} on {row['asset']}",
                     template_id=row["template_id"],
@@ -294,10 +295,11 @@ class IngestPipeline:
                     reported_severity=row["reported_severity"],
                     kev=row["kev"],
                     cve_ids=row["cve_ids"],
-                    due_date=_earliest(draft.due_date if draft else None, row["due_date"]),
+                    due_date=row["due_date"],
                     opened_at=self.now,
                     clock_started_at=row["first_seen"],
-                )
+                ),
+            )
         opened = open_tickets(
             self.session,
             list(drafts.values()),
@@ -394,11 +396,3 @@ class IngestPipeline:
 
 def finding_cves(finding: Finding) -> tuple[str, ...]:
     return tuple(finding.cve_ids or ())
-
-
-def _earliest(a: date | None, b: date | None) -> date | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -173,21 +173,21 @@ def open_tickets_for_findings(
     for need in needs:
         if need.grouping_key in existing:
             continue
-        draft = drafts.get(need.grouping_key)
-        if draft is not None and severity_rank(draft.severity) >= severity_rank(need.severity):
-            continue
-        drafts[need.grouping_key] = TicketDraft(
-            grouping_key=need.grouping_key,
-            title=need.title,
-            template_id=need.template_id,
-            asset=need.asset,
-            severity=need.severity,
-            reported_severity=need.reported_severity,
-            kev=need.kev,
-            cve_ids=list(need.cve_ids),
-            due_date=_earliest(draft.due_date if draft else None, need.due_date),
-            opened_at=now,
-            clock_started_at=need.clock_started_at,
+        drafts[need.grouping_key] = merge_draft(
+            drafts.get(need.grouping_key),
+            TicketDraft(
+                grouping_key=need.grouping_key,
+                title=need.title,
+                template_id=need.template_id,
+                asset=need.asset,
+                severity=need.severity,
+                reported_severity=need.reported_severity,
+                kev=need.kev,
+                cve_ids=list(need.cve_ids),
+                due_date=need.due_date,
+                opened_at=now,
+                clock_started_at=need.clock_started_at,
+            ),
         )
     opened = open_tickets(session, list(drafts.values()), tracker=tracker, policy=policy, now=now)
     existing.update(opened)
@@ -202,12 +202,29 @@ def open_tickets_for_findings(
     return len(opened)
 
 
-def _earliest(a: date | None, b: date | None) -> date | None:
+def earliest(a: date | None, b: date | None) -> date | None:
     if a is None:
         return b
     if b is None:
         return a
     return min(a, b)
+
+
+def merge_draft(draft: TicketDraft | None, candidate: TicketDraft) -> TicketDraft:
+    """Fold one more finding of a group into its ticket draft, the way recompute_tickets
+    would: the highest severity's identity, the earliest due date and clock start, KEV if
+    any finding is, every CVE."""
+    if draft is None:
+        return candidate
+    top = candidate if severity_rank(candidate.severity) > severity_rank(draft.severity) else draft
+    starts = [t for t in (draft.clock_started_at, candidate.clock_started_at) if t is not None]
+    return replace(
+        top,
+        due_date=earliest(draft.due_date, candidate.due_date),
+        clock_started_at=min(starts) if starts else None,
+        kev=draft.kev or candidate.kev,
+        cve_ids=sorted(set(draft.cve_ids) | set(candidate.cve_ids)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
