@@ -79,6 +79,14 @@ def _details(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
+_PLAIN = _NAMES[3:11]  # kind … external_id: the columns stored as they are hashed
+
+
+def _plain_columns(raw: Any) -> dict[str, Any]:
+    """The plain columns of a raw row, shared by the exact hash check and the replay."""
+    return dict(zip(_PLAIN, raw[3:11], strict=True))
+
+
 def _hash_input(
     at: str,
     recorded_at: str,
@@ -213,6 +221,7 @@ def read_until(session: Session, *, cutoff: datetime, period_start: datetime) ->
         seq, at, recorded_at, kind, tid, fid, from_, to, actor, source, ext, det, prev, h = raw
         at_iso, rec_iso = iso(at), iso(recorded_at)
         details: dict[str, Any] | None = None
+
         # Fast path: slabot stores ``details`` as its canonical JSON text, so the hashed bytes
         # can be assembled around it without decoding and re-encoding. Any mismatch (another
         # spelling, or tampering) falls back to the exact check below, which names the break.
@@ -228,19 +237,7 @@ def read_until(session: Session, *, cutoff: datetime, period_start: datetime) ->
             details = _details(det)
             check(
                 int(seq),
-                {
-                    "at": at_iso,
-                    "recorded_at": rec_iso,
-                    "kind": kind,
-                    "ticket_id": tid,
-                    "finding_id": fid,
-                    "from_state": from_,
-                    "to_state": to,
-                    "actor": actor,
-                    "source": source,
-                    "external_id": ext,
-                    "details": details,
-                },
+                {**_plain_columns(raw), "at": at_iso, "recorded_at": rec_iso, "details": details},
                 prev,
                 h,
             )
@@ -251,18 +248,11 @@ def read_until(session: Session, *, cutoff: datetime, period_start: datetime) ->
             continue
         feed(
             {
+                **_plain_columns(raw),
                 "seq": int(seq),
                 "hash": h,
                 "at": _from_iso(at_iso),
                 "recorded_at": _from_iso(rec_iso),
-                "kind": kind,
-                "ticket_id": tid,
-                "finding_id": fid,
-                "from_state": from_,
-                "to_state": to,
-                "actor": actor,
-                "source": source,
-                "external_id": ext,
                 "details": details if details is not None else _details(det),
             }
         )
