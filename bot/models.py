@@ -4,7 +4,7 @@ from bot.acceptances.models import RiskAcceptance
 from bot.database.core import Base
 from bot.database.state import StateValue
 from bot.events.models import Event
-from bot.findings.models import Finding, FindingCve, Occurrence
+from bot.findings.models import Finding, FindingCve, FindingEvidence
 from bot.jobs.models import Job
 from bot.kev.models import KevCatalogVersion, KevEntry
 from bot.scans.models import Scan
@@ -16,10 +16,10 @@ __all__ = [
     "Event",
     "Finding",
     "FindingCve",
+    "FindingEvidence",
     "Job",
     "KevCatalogVersion",
     "KevEntry",
-    "Occurrence",
     "RiskAcceptance",
     "Scan",
     "Snapshot",

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bot.context import AppContext
 from bot.database.core import transaction
 from bot.events.models import Event
-from bot.findings.models import Finding, Occurrence
+from bot.findings.models import Finding
 from bot.ingest.body import Body
 from bot.ingest.service import IngestSummary, ingest
 from bot.jobs.models import Job
@@ -120,7 +120,6 @@ def counts(ctx: AppContext) -> dict[str, int]:
         for name, model in (
             ("scans", Scan),
             ("findings", Finding),
-            ("occurrences", Occurrence),
             ("tickets", Ticket),
             ("events", Event),
             ("jobs", Job),

@@ -26,11 +26,9 @@ Converter = Callable[[Any], Any]
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_date(value: date | None) -> str | None:
@@ -114,6 +112,79 @@ def _params(
 
 def _placeholder(dialect: str) -> str:
     return "%s" if dialect == "postgresql" else "?"
+
+
+def to_db(session: Session, table: Table, column: str, value: Any) -> Any:
+    """One value as the driver takes it for ``table.column`` (what :func:`insert_many` does
+    per row), for statements that bind the same value for a whole batch."""
+    dialect = session.get_bind().dialect.name
+    return _converter(_column_type(table, column, dialect), dialect)(value)
+
+
+def converter(session: Session, table: Table, column: str) -> Converter:
+    """The function that turns a value into what the driver takes for ``table.column``."""
+    dialect = session.get_bind().dialect.name
+    return _converter(_column_type(table, column, dialect), dialect)
+
+
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh primary keys for rows about to be inserted, so dependent rows need not
+    read them back. PostgreSQL draws them from the table's sequence; on SQLite the caller's
+    transaction holds the write lock (``BEGIN IMMEDIATE``), so ``max(id)`` cannot move
+    underneath until these rows are in."""
+    if count <= 0:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table.name, count),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+    top = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()  # noqa: S608
+    start = int(top or 0) + 1
+    return list(range(start, start + count))
+
+
+def insert_sql(table: Table, columns: Sequence[str]) -> str:
+    """``INSERT INTO table (columns) VALUES (?, …)`` for :func:`execute_many`."""
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+
+
+def json_text_converter(session: Session) -> Converter:
+    """For JSON that is already serialized text: as the driver takes it for a JSON column."""
+    if session.get_bind().dialect.name != "postgresql":
+        return _identity
+    from psycopg.types.json import Jsonb
+
+    return lambda text: Jsonb(text, dumps=_identity)
+
+
+def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` where ``{in}`` stands for membership in ``values``: ``= ANY(%s)`` with
+    one array parameter on PostgreSQL, ``IN (?, …)`` on SQLite. Values come back as the
+    driver returns them (no SQLAlchemy type processing): callers read plain columns only."""
+    if not values:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        statement, params = sql.replace("{in}", "= ANY(%s)"), (list(values),)
+    else:
+        statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
+        params = tuple(values)
+    return list(connection.exec_driver_sql(statement, params).fetchall())
+
+
+def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:
+    """``sql`` written with ``?`` placeholders, run by the driver's executemany with tuples
+    already in driver form (see :func:`to_db`)."""
+    if not params:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    connection.exec_driver_sql(sql, list(params))
 
 
 def insert_many(

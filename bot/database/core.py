@@ -27,6 +27,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 32 * 1024
 
 
 class Base(DeclarativeBase):
@@ -43,6 +44,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Fingerprint and grouping-key indexes take random keys: a large scan's inserts touch
+        # pages all over them, and the default 2 MB cache spilled them to the WAL mid-ingest.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     # Threads of one process queue on a lock for the write lock: SQLite's own busy handler

@@ -50,14 +50,19 @@ def normalize_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return normalized
 
 
-def row_digest(prev_hash: str, row: Mapping[str, Any], *, iso: Any = None) -> str:
-    """``iso`` may be a memoizing replacement for :func:`iso_utc` (appends of a batch share
-    their times); the digest is the same either way."""
-    to_iso = iso or iso_utc
-    payload = {name: row[name] for name in HASHED_FIELDS}
-    payload["at"] = to_iso(payload["at"])
-    payload["recorded_at"] = to_iso(payload["recorded_at"])
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
+def event_digest(prev_hash: str, fields: dict[str, Any], details_json: bytes) -> str:
+    """The hash of a row given its hashed fields but ``details`` (times already in
+    :func:`iso_utc` spelling) and the canonical JSON of its ``details``: appending computes
+    ``details``' canonical bytes once and stores the same text it hashes."""
+    fields["details"] = orjson.Fragment(details_json)
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(fields)).hexdigest()
+
+
+def row_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+    payload = {name: row[name] for name in HASHED_FIELDS if name != "details"}
+    payload["at"] = iso_utc(payload["at"])
+    payload["recorded_at"] = iso_utc(payload["recorded_at"])
+    return event_digest(prev_hash, payload, canonical_json(row["details"]))
 
 
 Problem = Literal["modified", "missing", "reordered", "truncated"]

@@ -10,21 +10,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from bot.database.bulk import insert_many
+from bot.database.bulk import execute_many, json_text_converter, to_db
 from bot.database.core import table_of
 from bot.events.chain import (
     GENESIS_HASH,
     ChainReport,
+    canonical_json,
+    event_digest,
     iso_utc,
-    normalize_details,
-    row_digest,
     verify_rows,
 )
 from bot.events.models import Event
@@ -67,27 +67,42 @@ def _lock_and_read_head(session: Session) -> tuple[int, str]:
     return (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
 
 
+_INSERT_SQL = (
+    "INSERT INTO events (seq, at, recorded_at, kind, ticket_id, finding_id, from_state, "
+    "to_state, actor, source, external_id, details, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -> list[int]:
-    """Append events in order; returns their sequence numbers. Batched in one INSERT."""
+    """Append events in order; returns their sequence numbers. Batched in one INSERT.
+
+    ``details`` is serialized once, canonically: those bytes are hashed and (on SQLite) stored
+    as the column's text, so what is hashed is exactly what is stored."""
     if not events:
         return []
     seq, prev_hash = _lock_and_read_head(session)
-    rows: list[dict[str, Any]] = []
-    recorded_at = now.astimezone(UTC)
-    iso_cache: dict[datetime, str] = {}
+    first_seq = seq + 1
+    table = table_of(Event)
+    json_param = json_text_converter(session)
+    times: dict[datetime, tuple[str, Any]] = {}
 
-    def iso(value: datetime) -> str:
-        text = iso_cache.get(value)
-        if text is None:
-            text = iso_cache[value] = iso_utc(value)
-        return text
+    def spelled(value: datetime) -> tuple[str, Any]:
+        """(hashed ISO text, stored value) of a time, once per distinct time in the batch."""
+        known = times.get(value)
+        if known is None:
+            known = times[value] = (iso_utc(value), to_db(session, table, "at", value))
+        return known
 
+    recorded_iso, recorded_db = spelled(now)
+    params: list[tuple[Any, ...]] = []
     for new in events:
         seq += 1
-        row: dict[str, Any] = {
-            "seq": seq,
-            "at": new.at.astimezone(UTC),
-            "recorded_at": recorded_at,
+        at_iso, at_db = spelled(new.at)
+        details_json = canonical_json(dict(new.details)) if new.details else b"{}"
+        fields = {
+            "at": at_iso,
+            "recorded_at": recorded_iso,
             "kind": new.kind,
             "ticket_id": new.ticket_id,
             "finding_id": new.finding_id,
@@ -96,16 +111,32 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
             "actor": new.actor,
             "source": new.source,
             "external_id": new.external_id,
-            "details": normalize_details(new.details),
-            "prev_hash": prev_hash,
         }
-        row["hash"] = prev_hash = row_digest(prev_hash, row, iso=iso)
-        rows.append(row)
-    insert_many(session, table_of(Event), rows)
+        digest = event_digest(prev_hash, fields, details_json)
+        params.append(
+            (
+                seq,
+                at_db,
+                recorded_db,
+                new.kind,
+                new.ticket_id,
+                new.finding_id,
+                new.from_state,
+                new.to_state,
+                new.actor,
+                new.source,
+                new.external_id,
+                json_param(details_json.decode()),
+                prev_hash,
+                digest,
+            )
+        )
+        prev_hash = digest
+    execute_many(session, _INSERT_SQL, params)
     for kind, n in Counter(new.kind for new in events).items():
         EVENTS_APPENDED.labels(kind).inc(n)
     session.info[_HEAD_KEY] = (session.get_transaction(), seq, prev_hash)
-    return [r["seq"] for r in rows]
+    return list(range(first_seq, seq + 1))
 
 
 def append_event(session: Session, event: NewEvent, *, now: datetime) -> int:

@@ -1,12 +1,16 @@
-"""Findings (one per fingerprint), their occurrences per scan, and their CVE index."""
+"""Findings (one per fingerprint) and their CVE index.
+
+A finding counts its sightings (``occurrences``, ``last_seen``, ``last_scan_id``); which scans
+saw it is in the retained raw scans, so no row is written per sighting.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.database.core import Base
 from bot.database.types import JsonType, UtcDateTime
@@ -17,7 +21,7 @@ class Finding(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    grouping_key: Mapped[str] = mapped_column(String(64), index=True)
+    grouping_key: Mapped[str] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     template_id: Mapped[str] = mapped_column(String(512))
     name: Mapped[str] = mapped_column(Text)
@@ -41,7 +45,22 @@ class Finding(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     last_scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
-    # Redacted, display-safe evidence (matched-at, references, extracted results, request excerpt).
+    evidence: Mapped[FindingEvidence | None] = relationship(lazy="selectin")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What the scan showed (clipped at ingest; redact with ``display_details`` to show)."""
+        return self.evidence.details if self.evidence is not None else {}
+
+
+class FindingEvidence(Base):
+    """A finding's evidence (matched-at, description, references, request/response excerpts),
+    in its own table: every sighting updates the narrow finding row, and this wide one is
+    written once, so a re-scan rewrites a tenth of the bytes."""
+
+    __tablename__ = "finding_evidence"
+
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), primary_key=True)
     details: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
 
 
@@ -54,17 +73,3 @@ class FindingCve(Base):
     cve_id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
     __table_args__ = (Index("ix_finding_cves_cve_id", "cve_id"),)
-
-
-class Occurrence(Base):
-    """A finding seen in a scan (at most one row per finding per scan)."""
-
-    __tablename__ = "occurrences"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"))
-    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
-    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    matched_at: Mapped[str | None] = mapped_column(String(4096))
-
-    __table_args__ = (UniqueConstraint("finding_id", "scan_id"),)

@@ -12,24 +12,43 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.core import transaction
+from bot.database.bulk import allocate_ids, execute_many, insert_sql, to_db
+from bot.database.core import table_of, transaction
 from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
-from bot.ingest.artifacts import retain_scan
+from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body
 from bot.ingest.pipeline import IngestPipeline
-from bot.kev.models import KevCatalogVersion
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
-from integrations.evidence import EvidenceStoreError
-from integrations.nuclei import Ignored, Invalid, NucleiStream
+from integrations.evidence import EvidenceStoreError, StoredObject
+from integrations.nuclei import Ignored, Invalid, NucleiResult, NucleiStream
 
 MAX_REPORTED_PROBLEMS = 20
 INGEST_LOCK_ID = 0x51AB08
+# Bodies up to this size are parsed whole before the write transaction opens.
+PREPARSED_LIMIT = IN_MEMORY_LIMIT
+_CURRENT_KEV_SQL = "SELECT id FROM kev_catalogs WHERE is_current = true"
+_SCAN_COLUMNS = (
+    "id",
+    "received_at",
+    "source",
+    "scanner",
+    "container",
+    "sha256",
+    "size_bytes",
+    "findings",
+    "new",
+    "duplicate",
+    "reopened",
+    "escalated_kev",
+    "tickets_opened",
+    "ignored",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +81,14 @@ class EvidenceUnavailableError(Exception):
 def _kev_for_ingest(ctx: AppContext, session: Session) -> dict[str, KevFacts]:
     """The current catalog's lookup, cached per process until a new catalog becomes current
     (a stored catalog never changes, so its id is a safe cache key)."""
-    current = session.scalar(select(KevCatalogVersion.id).where(KevCatalogVersion.is_current))
+    current = session.connection().exec_driver_sql(_CURRENT_KEV_SQL).scalar()
     if current is None:
         return {}
     cached = ctx.services.get("kev.lookup")
     if cached is not None and cached[0] == current:
         lookup: dict[str, KevFacts] = cached[1]
         return lookup
-    lookup = kev_lookup(session, current)
+    lookup = kev_lookup(session, int(current))
     ctx.services["kev.lookup"] = (current, lookup)
     return lookup
 
@@ -79,6 +98,55 @@ def _serialize_ingests(session: Session) -> None:
     both insert it. (SQLite's BEGIN IMMEDIATE already serializes writers.)"""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_ID})
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """What the body declared, known once every record has been read."""
+
+    container: str
+    target: str | None
+    scan_metadata: dict[str, object] | None
+    ignored: int
+
+
+def _read(stream: NucleiStream, accept: Callable[[NucleiResult], None]) -> _Parsed:
+    """Feed every finding to ``accept``; reject the body if any record is invalid."""
+    problems: list[str] = []
+    ignored = 0
+    for item in stream:
+        if isinstance(item, Invalid):
+            problems.append(item.message)
+            if len(problems) >= MAX_REPORTED_PROBLEMS:
+                break
+        elif problems:
+            continue  # keep reading only to report further problems
+        elif isinstance(item, Ignored):
+            ignored += 1
+        else:
+            accept(item)
+    if problems:
+        raise IngestRejectedError(problems)
+    return _Parsed(stream.container, stream.default_target, stream.scan_metadata, ignored)
+
+
+def _retain(
+    ctx: AppContext, body: Body, parsed: _Parsed, *, source: str, now: datetime
+) -> StoredObject:
+    try:
+        return retain_scan(
+            ctx.evidence,
+            body,
+            now=now,
+            metadata={
+                "target": parsed.target,
+                "source": source,
+                "policy": ctx.policy.name,
+                "container": parsed.container,
+            },
+        )
+    except EvidenceStoreError as exc:
+        raise EvidenceUnavailableError(f"evidence store unavailable: {exc}") from exc
 
 
 def ingest(
@@ -96,88 +164,124 @@ def ingest(
             if on_bytes is not None:
                 on_bytes(len(chunk))
 
+    stream = NucleiStream(chunks(), default_target=target)
+    if body.size <= PREPARSED_LIMIT:
+        # A webhook-sized body is read and retained before the write transaction: the
+        # evidence file's fsyncs then overlap other requests' writes instead of holding the
+        # database's single write lock. (If the transaction then fails, the artifact stays:
+        # the bytes were received and verified, and nothing in the database points to it.)
+        results: list[NucleiResult] = []
+        parsed = _read(stream, results.append)
+        stored = _retain(ctx, body, parsed, source=source, now=now)
+        with transaction(ctx.sessions) as session:
+            _serialize_ingests(session)
+            scan_id = _insert_scan(session, body, source=source, now=now)
+            pipeline = _pipeline(ctx, session, scan_id, now)
+            for result in results:
+                pipeline.add(result)
+            pipeline.flush()
+            return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
     with transaction(ctx.sessions) as session:
         _serialize_ingests(session)
-        scan = Scan(
-            received_at=now,
-            source=source,
-            scanner="nuclei",
-            target=target,
-            container="unknown",
-            sha256=body.sha256,
-            size_bytes=body.size,
-        )
-        session.add(scan)
-        session.flush()
-        pipeline = IngestPipeline(ctx, session, scan.id, now, _kev_for_ingest(ctx, session))
-        stream = NucleiStream(chunks(), default_target=target)
-        problems: list[str] = []
-        ignored = 0
-        for item in stream:
-            if isinstance(item, Invalid):
-                problems.append(item.message)
-                if len(problems) >= MAX_REPORTED_PROBLEMS:
-                    break
-            elif problems:
-                continue  # keep reading only to report further problems
-            elif isinstance(item, Ignored):
-                ignored += 1
-            else:
-                pipeline.add(item)
-        if problems:
-            raise IngestRejectedError(problems)
+        scan_id = _insert_scan(session, body, source=source, now=now)
+        pipeline = _pipeline(ctx, session, scan_id, now)
+        parsed = _read(stream, pipeline.add)
         pipeline.flush()
-        counts = pipeline.counts
-        scan.container = stream.container
-        scan.target = target or stream.default_target
-        scan.scan_metadata = stream.scan_metadata
-        for name in ("findings", "new", "duplicate", "reopened", "escalated_kev"):
-            setattr(scan, name, getattr(counts, name))
-        scan.tickets_opened = counts.tickets_opened
-        scan.ignored = ignored
-        try:
-            stored = retain_scan(
-                ctx.evidence,
-                body,
-                now=now,
-                metadata={
-                    "target": scan.target,
-                    "source": source,
-                    "policy": ctx.policy.name,
-                    "container": stream.container,
+        stored = _retain(ctx, body, parsed, source=source, now=now)
+        return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
+
+
+def _pipeline(ctx: AppContext, session: Session, scan_id: int, now: datetime) -> IngestPipeline:
+    return IngestPipeline(ctx, session, scan_id, now, _kev_for_ingest(ctx, session))
+
+
+def _insert_scan(session: Session, body: Body, *, source: str, now: datetime) -> int:
+    """The scan row, first: findings point at it. Its counts are filled in by ``_finish``."""
+    scans = table_of(Scan)
+    [scan_id] = allocate_ids(session, scans, 1)
+    execute_many(
+        session,
+        insert_sql(scans, _SCAN_COLUMNS),
+        [
+            (
+                scan_id,
+                to_db(session, scans, "received_at", now),
+                source,
+                "nuclei",
+                "unknown",
+                body.sha256,
+                body.size,
+                *(0,) * 7,
+            )
+        ],
+    )
+    return scan_id
+
+
+def _finish(
+    session: Session,
+    pipeline: IngestPipeline,
+    body: Body,
+    parsed: _Parsed,
+    stored: StoredObject,
+    scan_id: int,
+    source: str,
+    now: datetime,
+) -> IngestSummary:
+    counts = pipeline.counts
+    summary = IngestSummary(
+        scan_id=scan_id,
+        findings=counts.findings,
+        new=counts.new,
+        duplicate=counts.duplicate,
+        reopened=counts.reopened,
+        escalated_kev=counts.escalated_kev,
+        tickets_opened=counts.tickets_opened,
+        ignored=parsed.ignored,
+    )
+    scans = table_of(Scan)
+    execute_many(
+        session,
+        "UPDATE scans SET target = ?, container = ?, scan_metadata = ?, artifact_uri = ?, "
+        "artifact_key = ?, findings = ?, new = ?, duplicate = ?, reopened = ?, "
+        "escalated_kev = ?, tickets_opened = ?, ignored = ? WHERE id = ?",
+        [
+            (
+                parsed.target,
+                parsed.container,
+                to_db(session, scans, "scan_metadata", parsed.scan_metadata),
+                stored.uri,
+                stored.key,
+                summary.findings,
+                summary.new,
+                summary.duplicate,
+                summary.reopened,
+                summary.escalated_kev,
+                summary.tickets_opened,
+                summary.ignored,
+                scan_id,
+            )
+        ],
+    )
+    append_events(
+        session,
+        [
+            NewEvent(
+                kind="scan.ingested",
+                at=now,
+                source="nuclei",
+                details={
+                    **summary.as_dict(),
+                    "new_below_threshold": counts.new_below_threshold,
+                    "target": parsed.target,
+                    "sha256": body.sha256,
+                    "size": body.size,
+                    "container": parsed.container,
+                    "artifact": stored.uri,
+                    "via": source,
                 },
             )
-        except EvidenceStoreError as exc:
-            raise EvidenceUnavailableError(f"evidence store unavailable: {exc}") from exc
-        scan.artifact_uri, scan.artifact_key = stored.uri, stored.key
-        summary = IngestSummary(
-            scan_id=scan.id,
-            findings=counts.findings,
-            new=counts.new,
-            duplicate=counts.duplicate,
-            reopened=counts.reopened,
-            escalated_kev=counts.escalated_kev,
-            tickets_opened=counts.tickets_opened,
-            ignored=ignored,
-        )
-        append_events(
-            session,
-            [
-                NewEvent(
-                    kind="scan.ingested",
-                    at=now,
-                    source="nuclei",
-                    details={
-                        **summary.as_dict(),
-                        "target": scan.target,
-                        "sha256": body.sha256,
-                        "size": body.size,
-                        "container": stream.container,
-                        "artifact": stored.uri,
-                        "via": source,
-                    },
-                )
-            ],
-            now=now,
-        )
+        ],
+        now=now,
+    )
     return summary

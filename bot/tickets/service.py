@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.database.bulk import insert_many
+from bot.database.bulk import allocate_ids, insert_many
 from bot.database.core import table_of
 from bot.events.service import NewEvent, append_events
 from bot.findings.models import Finding
@@ -26,6 +26,11 @@ from bot.tickets.models import Ticket
 OPEN_STATES = ("open", "in_progress")
 ACTIVE_STATES = ("open", "in_progress", "risk_accepted")
 RESOLVED_STATES = ("resolved", "resolved_unverified")
+
+
+def local_key(ticket_id: int) -> str:
+    """The key a ticket has when slabot's local tracker holds it."""
+    return f"SLABOT-{ticket_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,10 @@ def open_tickets(
     """Insert tickets, their ``ticket.opened`` events and tracker jobs. grouping_key → id."""
     if not drafts:
         return {}
+    ids = allocate_ids(session, table_of(Ticket), len(drafts))
     rows = [
         {
+            "id": tid,
             "grouping_key": d.grouping_key,
             "title": d.title,
             "template_id": d.template_id,
@@ -71,28 +78,12 @@ def open_tickets(
             "clock_started_at": d.clock_started_at or d.opened_at,
             "status_changed_at": d.opened_at,
             "tracker": tracker,
+            "external_key": local_key(tid) if tracker == "local" else None,
             "next_reminder_at": d.opened_at,
         }
-        for d in drafts
+        for tid, d in zip(ids, drafts, strict=True)
     ]
     insert_many(session, table_of(Ticket), rows)
-    id_of: dict[str, int] = {
-        key: tid
-        for key, tid in session.execute(
-            select(Ticket.grouping_key, Ticket.id).where(
-                Ticket.grouping_key.in_([d.grouping_key for d in drafts])
-            )
-        )
-    }
-    ids = [id_of[d.grouping_key] for d in drafts]
-    if tracker == "local":
-        session.execute(
-            update(table_of(Ticket))
-            .where(Ticket.id == bindparam("tid"))
-            .values(external_key=bindparam("key")),
-            [{"tid": i, "key": f"SLABOT-{i}"} for i in ids],
-            execution_options={"synchronize_session": False},
-        )
     append_events(
         session,
         [
