@@ -143,7 +143,7 @@ def test_secrets_are_redacted_in_api_and_cli_but_not_in_the_artifact(
 
 @pytest.mark.parametrize("tail", [b"", b"\xff\xfe not utf-8 \x00"])
 def test_large_body_is_streamed_to_the_store_byte_exact(ctx: AppContext, tail: bytes) -> None:
-    """Bodies over 1 MiB take the streaming path (temporary file, put_file)."""
+    """Bodies over 1 MiB take the streaming path (the store takes the envelope in pieces)."""
     from bot.ingest.artifacts import IN_MEMORY_LIMIT
     from bot.ingest.body import Body
     from bot.ingest.service import ingest

@@ -3,21 +3,17 @@
 The envelope is JSON: ``{"envelope": {...metadata...}, "body": "<the body>"}``. A body that
 is valid UTF-8 is stored as a JSON string (readable, and ``body.encode()`` gives back the
 exact bytes); anything else is base64. ``envelope.body_sha256`` is the sha256 of the original
-bytes, so the artifact proves which scan result the findings came from. It is streamed to a
-temporary file and handed to the evidence store as a file: a large scan is never in memory.
+bytes, so the artifact proves which scan result the findings came from. It is handed to the
+evidence store in pieces: a large scan is never in memory.
 """
 
 from __future__ import annotations
 
 import base64
 import codecs
-import hashlib
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -76,24 +72,9 @@ def retain_scan(
         # A typical webhook body (one or a few events): no temporary file to write and copy.
         whole = b"".join(chain((head, b',"body":"'), _body_parts(body), (b'"}\n',)))
         return store.put(key, whole, content_type="application/json", now=now)
-    digest = hashlib.sha256()
-    fd, name = tempfile.mkstemp(prefix="slabot-scan-", suffix=".json")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            # chain, not (*parts,): a tuple would hold the whole body in memory at once.
-            for part in chain((head, b',"body":"'), _body_parts(body), (b'"}\n',)):
-                digest.update(part)
-                out.write(part)
-        return store.put_file(
-            key,
-            path,
-            sha256=digest.hexdigest(),
-            content_type="application/json",
-            now=now,
-        )
-    finally:
-        path.unlink(missing_ok=True)
+    # chain, not (*parts,): a tuple would hold the whole body in memory at once.
+    parts = chain((head, b',"body":"'), _body_parts(body), (b'"}\n',))
+    return store.put_chunks(key, parts, content_type="application/json", now=now)
 
 
 def read_retained_body(artifact: bytes) -> bytes:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "normalize_sha256",
     "require_aware",
     "sha256_hex",
+    "spool_chunks",
     "validate_key",
     "validate_prefix",
 ]
@@ -92,6 +95,15 @@ class EvidenceStore(Protocol):
         """
         ...
 
+    def put_chunks(
+        self, key: str, chunks: Iterable[bytes], *, content_type: str, now: datetime
+    ) -> StoredObject:
+        """Like :meth:`put` for a large body produced in pieces, never held whole in memory.
+
+        ``chunks`` is consumed at most once (not at all when ``key`` already exists).
+        """
+        ...
+
     def get(self, key: str, *, version_id: str | None = None) -> bytes:
         """Return the stored bytes (of ``version_id`` when given)."""
         ...
@@ -111,6 +123,22 @@ class EvidenceStore(Protocol):
     def describe(self) -> str:
         """One line for logs and ``--help`` output, e.g. ``s3://b/p (Object Lock ...)``."""
         ...
+
+
+def spool_chunks(chunks: Iterable[bytes], directory: str | None = None) -> tuple[Path, str]:
+    """Write ``chunks`` to a new temporary file: (its path, hex SHA-256). The caller deletes
+    the file. For stores that need the digest before the upload starts."""
+    digest = hashlib.sha256()
+    fd, name = tempfile.mkstemp(prefix="slabot-evidence-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name), digest.hexdigest()
 
 
 def sha256_hex(body: bytes) -> str:

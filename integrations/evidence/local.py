@@ -31,7 +31,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -79,6 +79,22 @@ class LocalEvidenceStore:
         def write(out: IO[bytes]) -> tuple[str, int]:
             out.write(body)
             return sha256_hex(body), len(body)
+
+        return self._put(key, write, now)
+
+    def put_chunks(
+        self, key: str, chunks: Iterable[bytes], *, content_type: str, now: datetime
+    ) -> StoredObject:
+        del content_type
+
+        def write(out: IO[bytes]) -> tuple[str, int]:
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            return digest.hexdigest(), size
 
         return self._put(key, write, now)
 

@@ -34,7 +34,7 @@ import binascii
 import builtins
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -49,6 +49,7 @@ from .base import (
     StoredObject,
     normalize_sha256,
     require_aware,
+    spool_chunks,
     validate_key,
     validate_prefix,
 )
@@ -177,6 +178,17 @@ class S3EvidenceStore:
             return self._put(
                 key, source, size=size, digest=digest, content_type=content_type, now=now
             )
+
+    def put_chunks(
+        self, key: str, chunks: Iterable[bytes], *, content_type: str, now: datetime
+    ) -> StoredObject:
+        # The upload's ChecksumSHA256 has to be known before the first byte goes out.
+        self.object_key(key)
+        path, sha256 = spool_chunks(chunks)
+        try:
+            return self.put_file(key, path, sha256=sha256, content_type=content_type, now=now)
+        finally:
+            path.unlink(missing_ok=True)
 
     def get(self, key: str, *, version_id: str | None = None) -> bytes:
         s3_key = self.object_key(key)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -419,3 +420,44 @@ def test_put_file_argument_errors(store: LocalEvidenceStore, tmp_path: Path) -> 
     with pytest.raises(ValueError, match="timezone-aware"):
         store.put_file(KEY, missing, sha256=sha, content_type="x", now=datetime(2025, 1, 6))
     assert not store.root.exists()
+
+
+def _pieces(size: int = LARGE_SIZE, seed: bytes = b"a") -> tuple[list[bytes], str]:
+    block = hashlib.sha512(seed).digest() * 2048  # 128 KiB
+    pieces = [block] * (size // len(block)) + [block[: size % len(block)]]
+    return pieces, hashlib.sha256(b"".join(pieces)).hexdigest()
+
+
+def test_put_chunks_writes_the_pieces_in_order(store: LocalEvidenceStore) -> None:
+    pieces, sha = _pieces()
+    stored = store.put_chunks(SCAN_KEY, iter(pieces), content_type="application/x-ndjson", now=NOW)
+    target = store.root / SCAN_KEY
+    assert (stored.created, stored.sha256, stored.size) == (True, sha, LARGE_SIZE)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert not [p for p in target.parent.iterdir() if p.name != target.name]  # no temp left
+
+
+def test_put_chunks_never_overwrites_and_leaves_the_pieces_unread(
+    store: LocalEvidenceStore,
+) -> None:
+    first, first_sha = _pieces(seed=b"first")
+    store.put_chunks(SCAN_KEY, iter(first), content_type="application/json", now=NOW)
+
+    def second() -> Iterator[bytes]:
+        raise AssertionError("an existing key must not consume the new body")
+        yield b""  # pragma: no cover
+
+    again = store.put_chunks(SCAN_KEY, second(), content_type="application/json", now=NOW)
+    assert (again.created, again.sha256) == (False, first_sha)
+
+
+def test_put_chunks_failing_midway_stores_nothing(store: LocalEvidenceStore) -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"x" * 1000
+        raise OSError("disk gone")
+
+    with pytest.raises(EvidenceStoreError, match="disk gone"):
+        store.put_chunks(SCAN_KEY, broken(), content_type="application/json", now=NOW)
+    assert store.head(SCAN_KEY) is None
+    assert not any(p.is_file() for p in store.root.rglob("*"))

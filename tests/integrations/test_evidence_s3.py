@@ -565,3 +565,21 @@ def test_put_file_reads_the_source_once(
     assert stored.created is True
     assert bytes_read == stored.size == source.stat().st_size
     assert hashlib.sha256(store.get("scan.jsonl")).hexdigest() == sha
+
+
+def test_put_chunks_uploads_the_pieces_with_their_checksum(
+    store: S3EvidenceStore, client: Any, locked_bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "scan.jsonl"
+    sha = _write_source(source)
+    data = source.read_bytes()
+    pieces = [data[i : i + 1_000_000] for i in range(0, len(data), 1_000_000)]
+    now = _now()
+    stored = store.put_chunks(SCAN_KEY, iter(pieces), content_type="application/x-ndjson", now=now)
+    assert (stored.created, stored.sha256, stored.size) == (True, sha, LARGE_SIZE)
+    head = client.head_object(
+        Bucket=locked_bucket, Key=f"{PREFIX}/{SCAN_KEY}", ChecksumMode="ENABLED"
+    )
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(sha)).decode()
+    assert hashlib.sha256(store.get(SCAN_KEY)).hexdigest() == sha
