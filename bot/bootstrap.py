@@ -9,7 +9,18 @@ from bot.database.core import make_engine, make_session_factory
 from bot.database.migrations import is_up_to_date, upgrade
 from bot.policy import PolicyError, load_policy
 from bot.settings import ConfigurationError, Settings
-from integrations.evidence import open_evidence_store
+from integrations.evidence import EvidenceStore, open_evidence_store
+
+
+def open_evidence(settings: Settings) -> EvidenceStore:
+    try:
+        return open_evidence_store(
+            settings.evidence_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            retention_days=settings.evidence_retention_days,
+        )
+    except ValueError as exc:
+        raise ConfigurationError([f"SLABOT_EVIDENCE_URL: {exc}"]) from None
 
 
 def build_context(settings: Settings, *, migrate: bool = False) -> AppContext:
@@ -22,14 +33,7 @@ def build_context(settings: Settings, *, migrate: bool = False) -> AppContext:
         policy = load_policy(settings.policy_file)
     except PolicyError as exc:
         raise ConfigurationError([f"SLABOT_POLICY_FILE: {exc}"]) from None
-    try:
-        evidence = open_evidence_store(
-            settings.evidence_url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            retention_days=settings.evidence_retention_days,
-        )
-    except ValueError as exc:
-        raise ConfigurationError([f"SLABOT_EVIDENCE_URL: {exc}"]) from None
+    evidence = open_evidence(settings)
     engine = make_engine(settings.database_url)
     try:
         if migrate:

@@ -1,4 +1,9 @@
-"""The ``slabot`` command line."""
+"""The ``slabot`` command line.
+
+The command modules import what a command needs inside the command function (the database,
+the settings, the domain services): starting the CLI, ``--help`` included, then costs typer
+alone, and each command loads only its own dependencies.
+"""
 
 from __future__ import annotations
 

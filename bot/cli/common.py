@@ -6,14 +6,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 import typer
 
-from bot.bootstrap import build_context
-from bot.context import AppContext
-from bot.settings import ConfigurationError, Settings, load_settings
+if TYPE_CHECKING:
+    from bot.context import AppContext
+    from bot.settings import Settings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -22,6 +22,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings_or_exit() -> Settings:
+    from bot.settings import ConfigurationError, load_settings
+
     try:
         return load_settings()
     except ConfigurationError as exc:
@@ -32,6 +34,9 @@ def settings_or_exit() -> Settings:
 
 @contextmanager
 def open_context(*, migrate: bool = False) -> Iterator[AppContext]:
+    from bot.bootstrap import build_context
+    from bot.settings import ConfigurationError
+
     settings = settings_or_exit()
     try:
         ctx = build_context(settings, migrate=migrate)

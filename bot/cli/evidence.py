@@ -6,19 +6,19 @@ Plain functions; the lead registers them on the typer apps (see bot/cli/features
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli.common import fail, open_context, parse_now, print_json
-from bot.snapshots.anchoring import verify_with_anchors
-from bot.snapshots.document import build_snapshot, file_name
-from bot.snapshots.evidence_week import regenerate_week
-from bot.snapshots.service import SnapshotError, write_snapshot
-from bot.snapshots.weeks import IsoWeek, WeekFormatError
-from integrations.evidence import EvidenceStoreError
+
+if TYPE_CHECKING:
+    from bot.snapshots.weeks import IsoWeek
 
 
 def _week(value: str, option: str) -> IsoWeek:
+    from bot.snapshots.weeks import IsoWeek, WeekFormatError
+
     try:
         return IsoWeek.parse(value)
     except WeekFormatError as exc:
@@ -39,6 +39,11 @@ def snapshot_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Build the weekly SLA snapshot: locally (prints the document), or --upload it."""
+    from bot.snapshots.document import build_snapshot, file_name
+    from bot.snapshots.service import SnapshotError, write_snapshot
+    from bot.snapshots.weeks import IsoWeek
+    from integrations.evidence import EvidenceStoreError
+
     at = parse_now(now)
     target = _week(week, "--week") if week is not None else IsoWeek.previous_of(at)
     with open_context() as ctx:
@@ -83,6 +88,8 @@ def evidence_week_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Regenerate, from the event log alone, the evidence for a sampled week."""
+    from bot.snapshots.evidence_week import regenerate_week
+
     target = _week(week, "WEEK")
     at = parse_now(now)
     directory = out if out is not None else Path(f"evidence-{target.label}")
@@ -108,6 +115,8 @@ def evidence_week_command(
 
 def verify_anchored(json_out: bool = typer.Option(False, "--json")) -> None:
     """Check the event log's hash chain and every snapshot's anchored head; exit 1 on a problem."""
+    from bot.snapshots.anchoring import verify_with_anchors
+
     with open_context() as ctx, ctx.sessions() as session:
         report = verify_with_anchors(session)
     if json_out:

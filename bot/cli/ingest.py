@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli.common import fail, open_context, parse_now, print_json
-from bot.context import AppContext
-from bot.database.core import transaction
-from bot.ingest.body import Body, FileBody
-from bot.ingest.service import (
-    EvidenceUnavailableError,
-    IngestRejectedError,
-    IngestSummary,
-    ingest,
-)
-from bot.kev.flows import load_catalog, refresh_feed
-from integrations.kev import KevCatalogError, KevFeedError, load_catalog_file
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.context import AppContext
+    from bot.ingest.body import Body
+    from bot.ingest.service import IngestSummary
 
 
 def ingest_command(
@@ -29,6 +25,9 @@ def ingest_command(
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Ingest a Nuclei output file: JSON array, JSONL, one object, envelope or HEC."""
+    from bot.ingest.body import Body, FileBody
+    from bot.ingest.service import EvidenceUnavailableError, IngestRejectedError
+
     at = parse_now(now)
     if file == "-":
         body: Body = Body.from_chunks(iter(lambda: sys.stdin.buffer.read(1 << 20), b""))
@@ -63,8 +62,10 @@ def ingest_command(
 def _run_with_progress(
     ctx: AppContext, body: Body, *, target: str | None, now: datetime, show: bool
 ) -> IngestSummary:
+    from bot.ingest.service import ingest
+
     if not (show and sys.stderr.isatty()):
-        return ingest(ctx, body, source="cli", target=target, now=now)
+        return ingest(ctx, body, source="cli", target=target, now=now, fork=True)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
@@ -82,6 +83,7 @@ def _run_with_progress(
             target=target,
             now=now,
             on_bytes=lambda n: progress.advance(task, n),
+            fork=True,
         )
 
 
@@ -90,12 +92,15 @@ def kev_load(
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Load a KEV catalog file; a newer catalog escalates open tickets with added CVEs."""
+    from bot.database.core import transaction
+    from bot.kev.flows import _describe, load_catalog
+    from integrations.kev import KevCatalogError, load_catalog_file
+
     at = parse_now(now)
     try:
         catalog = load_catalog_file(file)
     except (KevCatalogError, OSError) as exc:
         fail(str(exc), 2)
-    from bot.kev.flows import _describe
 
     with open_context() as ctx, transaction(ctx.sessions) as session:
         result = load_catalog(ctx, session, catalog, now=at)
@@ -104,6 +109,9 @@ def kev_load(
 
 def kev_refresh(now: str | None = typer.Option(None, "--now")) -> None:
     """Fetch the KEV feed now (falls back to the mirror; keeps the last good catalog)."""
+    from bot.kev.flows import refresh_feed
+    from integrations.kev import KevCatalogError, KevFeedError
+
     at = parse_now(now)
     with open_context() as ctx:
         try:

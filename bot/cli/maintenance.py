@@ -5,9 +5,6 @@ from __future__ import annotations
 import typer
 
 from bot.cli.common import open_context, parse_now, print_json, settings_or_exit
-from bot.database.core import make_engine, transaction
-from bot.database.migrations import current_revision, upgrade
-from bot.jobs import service as jobs
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The job queue (outbox).", no_args_is_help=True)
@@ -16,6 +13,9 @@ jobs_app = typer.Typer(help="The job queue (outbox).", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every alembic migration up to head."""
+    from bot.database.core import make_engine
+    from bot.database.migrations import current_revision, upgrade
+
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
     try:
@@ -32,6 +32,8 @@ def jobs_list(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List jobs, newest first (dead jobs stay here until retried)."""
+    from bot.jobs import service as jobs
+
     with open_context() as ctx, ctx.sessions() as session:
         rows = jobs.list_jobs(session, state=state, limit=limit)
         counts = jobs.counts_by_state(session)
@@ -66,6 +68,9 @@ def jobs_retry(
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Give a dead job a fresh set of attempts."""
+    from bot.database.core import transaction
+    from bot.jobs import service as jobs
+
     at = parse_now(now)
     with open_context() as ctx, transaction(ctx.sessions) as session:
         if not jobs.retry_dead(session, job_id=job_id, now=at):

@@ -9,9 +9,7 @@ from types import FrameType
 
 import typer
 
-from bot.cli.common import open_context, parse_now, print_json
-from bot.clock.schedule import run_schedulers, tick
-from bot.jobs.runner import default_worker_id, run_due_jobs
+from bot.cli.common import open_context, parse_now, print_json, settings_or_exit
 
 log = logging.getLogger("slabot")
 
@@ -36,7 +34,6 @@ def serve(
     """Run the web process (webhooks, Slack, API, /healthz, /readyz, /metrics)."""
     import uvicorn
 
-    from bot.cli.common import settings_or_exit
     from bot.web.app import create_app
 
     settings = settings_or_exit()
@@ -50,6 +47,7 @@ def serve(
 def worker() -> None:
     """Claim and run queued jobs until SIGTERM."""
     stop = _stop_on_signals()
+    from bot.jobs.runner import default_worker_id, run_due_jobs
     from bot.registry import job_handlers
 
     with open_context() as ctx:
@@ -66,6 +64,7 @@ def worker() -> None:
 def clock() -> None:
     """Enqueue scheduled work (reminders, KEV refresh, expiries, snapshots) until SIGTERM."""
     stop = _stop_on_signals()
+    from bot.clock.schedule import run_schedulers
     from bot.registry import schedulers
 
     with open_context() as ctx:
@@ -82,6 +81,7 @@ def tick_command(
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Run all due scheduled work and all queued jobs once, as of --now."""
+    from bot.clock.schedule import tick
     from bot.registry import job_handlers, schedulers
 
     at = parse_now(now)

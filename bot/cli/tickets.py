@@ -7,11 +7,6 @@ import getpass
 import typer
 
 from bot.cli.common import fail, open_context, parse_now, print_json
-from bot.database.core import transaction
-from bot.policy import local_date
-from bot.tickets.local import LocalTrackerError, set_local_status
-from bot.tickets.models import Ticket
-from bot.tickets.serialize import finding_counts, list_tickets, ticket_detail_json, ticket_json
 
 
 def tickets_command(
@@ -20,6 +15,9 @@ def tickets_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List tickets with their SLA outcome and due date."""
+    from bot.policy import local_date
+    from bot.tickets.serialize import finding_counts, list_tickets, ticket_json
+
     at = parse_now(now)
     with open_context() as ctx, ctx.sessions() as session:
         today = local_date(at, ctx.tz)
@@ -54,6 +52,12 @@ def ticket_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """One ticket with its findings and its event history (or change a local ticket's status)."""
+    from bot.database.core import transaction
+    from bot.policy import local_date
+    from bot.tickets.local import LocalTrackerError, set_local_status
+    from bot.tickets.models import Ticket
+    from bot.tickets.serialize import ticket_detail_json
+
     at = parse_now(now)
     with open_context() as ctx:
         if set_status is not None:

@@ -25,6 +25,7 @@ from bot.database.bulk import (
     execute_many,
     fetch_in,
     insert_sql,
+    json_text_converter,
     to_db,
 )
 from bot.database.core import table_of
@@ -32,9 +33,9 @@ from bot.events.service import NewEvent, append_events
 from bot.findings.events import escalation_event
 from bot.findings.models import Finding, FindingCve, FindingEvidence
 from bot.findings.rules import KevFacts, initial_due
-from bot.ingest.evidence import finding_details
 from bot.ingest.reopen import reopen_findings, reopen_tickets
 from bot.ingest.severity import apply_severity_changes
+from bot.ingest.sightings import Sighting, evidence_text
 from bot.policy import effective_severity, local_date, opens_ticket, severity_rank
 from bot.tickets.service import (
     RESOLVED_STATES,
@@ -44,6 +45,9 @@ from bot.tickets.service import (
     recompute_tickets,
 )
 from integrations.nuclei import NucleiResult
+
+# A result parsed here, or one handed over by a forked parser (evidence already serialized).
+Result = NucleiResult | Sighting
 
 BATCH_SIZE = 2000
 _MISSING = object()
@@ -123,8 +127,8 @@ class Counts:
 class _Group:
     """All results of one fingerprint within a batch."""
 
-    first: NucleiResult
-    last: NucleiResult
+    first: Result
+    last: Result
     count: int
     seen_at: datetime  # earliest of Nuclei's timestamps and the receive time
 
@@ -147,6 +151,7 @@ class _RowValues:
         self._time = converter(session, findings, "first_seen")
         self.date = converter(session, findings, "due_date")
         self.json = converter(session, findings, "cve_ids")
+        self.json_text = json_text_converter(session)
         self.bool = converter(session, findings, "kev")
         self.true, self.false = self.bool(True), self.bool(False)
         self.no_cves = self.json([])
@@ -171,12 +176,12 @@ class IngestPipeline:
     kev: dict[str, KevFacts]
     source: str = "nuclei"
     counts: Counts = field(default_factory=Counts)
-    _batch: list[NucleiResult] = field(default_factory=list)
+    _batch: list[Result] = field(default_factory=list)
     _opened_now: set[int] = field(default_factory=set)
     _due_cache: dict[tuple[str, date, KevFacts | None], object] = field(default_factory=dict)
     _values: _RowValues | None = None
 
-    def add(self, result: NucleiResult) -> None:
+    def add(self, result: Result) -> None:
         self._batch.append(result)
         if len(self._batch) >= BATCH_SIZE:
             self.flush()
@@ -272,7 +277,7 @@ class IngestPipeline:
                     self.scan_id,
                 )
             )
-            evidence_rows.append((fid, w.json(finding_details(new.group.last))))
+            evidence_rows.append((fid, w.json_text(evidence_text(new.group.last))))
             cve_rows.extend((fid, cve) for cve in cve_ids)
             if new.due is None:
                 # Below the ticket threshold: no obligation, so no event of its own; the scan's

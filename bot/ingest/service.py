@@ -7,6 +7,7 @@ the evidence store before the transaction commits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bot.bootstrap import open_evidence
 from bot.context import AppContext
 from bot.database.bulk import allocate_ids, execute_many, insert_sql, to_db
 from bot.database.core import table_of, transaction
@@ -22,16 +24,19 @@ from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body
+from bot.ingest.forked import ForkedParse, Parsed, read_stream
 from bot.ingest.pipeline import IngestPipeline
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
-from integrations.evidence import EvidenceStoreError, StoredObject
-from integrations.nuclei import Ignored, Invalid, NucleiResult, NucleiStream
+from integrations.evidence import EvidenceStore, EvidenceStoreError, StoredObject
+from integrations.nuclei import NucleiResult, NucleiStream
 
 MAX_REPORTED_PROBLEMS = 20
 INGEST_LOCK_ID = 0x51AB08
 # Bodies up to this size are parsed whole before the write transaction opens.
 PREPARSED_LIMIT = IN_MEMORY_LIMIT
+# Below this, forking a parser costs more than it saves.
+FORKED_MIN = 8 * 1024 * 1024
 _CURRENT_KEV_SQL = "SELECT id FROM kev_catalogs WHERE is_current = true"
 _SCAN_COLUMNS = (
     "id",
@@ -100,53 +105,40 @@ def _serialize_ingests(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_ID})
 
 
-@dataclass(slots=True)
-class _Parsed:
-    """What the body declared, known once every record has been read."""
-
-    container: str
-    target: str | None
-    scan_metadata: dict[str, object] | None
-    ignored: int
-
-
-def _read(stream: NucleiStream, accept: Callable[[NucleiResult], None]) -> _Parsed:
-    """Feed every finding to ``accept``; reject the body if any record is invalid."""
-    problems: list[str] = []
-    ignored = 0
-    for item in stream:
-        if isinstance(item, Invalid):
-            problems.append(item.message)
-            if len(problems) >= MAX_REPORTED_PROBLEMS:
-                break
-        elif problems:
-            continue  # keep reading only to report further problems
-        elif isinstance(item, Ignored):
-            ignored += 1
-        else:
-            accept(item)
-    if problems:
-        raise IngestRejectedError(problems)
-    return _Parsed(stream.container, stream.default_target, stream.scan_metadata, ignored)
+def _retain_with(
+    store: EvidenceStore, ctx: AppContext, body: Body, parsed: Parsed, *, source: str, now: datetime
+) -> StoredObject:
+    return retain_scan(
+        store,
+        body,
+        now=now,
+        metadata={
+            "target": parsed.target,
+            "source": source,
+            "policy": ctx.policy.name,
+            "container": parsed.container,
+        },
+    )
 
 
 def _retain(
-    ctx: AppContext, body: Body, parsed: _Parsed, *, source: str, now: datetime
+    ctx: AppContext, body: Body, parsed: Parsed, *, source: str, now: datetime
 ) -> StoredObject:
     try:
-        return retain_scan(
-            ctx.evidence,
-            body,
-            now=now,
-            metadata={
-                "target": parsed.target,
-                "source": source,
-                "policy": ctx.policy.name,
-                "container": parsed.container,
-            },
-        )
+        return _retain_with(ctx.evidence, ctx, body, parsed, source=source, now=now)
     except EvidenceStoreError as exc:
-        raise EvidenceUnavailableError(f"evidence store unavailable: {exc}") from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: EvidenceStoreError) -> EvidenceUnavailableError:
+    return EvidenceUnavailableError(f"evidence store unavailable: {exc}")
+
+
+def _read(stream: NucleiStream, accept: Callable[[Any], None]) -> Parsed:
+    outcome = read_stream(stream, accept, max_problems=MAX_REPORTED_PROBLEMS)
+    if isinstance(outcome, list):
+        raise IngestRejectedError(outcome)
+    return outcome
 
 
 def ingest(
@@ -157,7 +149,16 @@ def ingest(
     target: str | None,
     now: datetime,
     on_bytes: Callable[[int], None] | None = None,
+    fork: bool = False,
 ) -> IngestSummary:
+    """Store one body atomically; the ingest summary.
+
+    ``fork``: the caller has no other threads (the CLI), so a large body may be parsed by a
+    forked child while this process writes (:mod:`bot.ingest.forked`).
+    """
+    if fork and body.size >= FORKED_MIN and hasattr(os, "fork"):
+        return _ingest_forked(ctx, body, source=source, target=target, now=now, on_bytes=on_bytes)
+
     def chunks() -> Iterator[bytes]:
         for chunk in body.chunks():
             yield chunk
@@ -191,6 +192,46 @@ def ingest(
         return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
 
 
+def _ingest_forked(
+    ctx: AppContext,
+    body: Body,
+    *,
+    source: str,
+    target: str | None,
+    now: datetime,
+    on_bytes: Callable[[int], None] | None,
+) -> IngestSummary:
+    def retain(parsed: Parsed) -> StoredObject:
+        # A store of the child's own: a client inherited across fork may share sockets.
+        store = open_evidence(ctx.settings)
+        return _retain_with(store, ctx, body, parsed, source=source, now=now)
+
+    reported = 0
+    with (
+        ForkedParse(
+            body.chunks, target=target, max_problems=MAX_REPORTED_PROBLEMS, retain=retain
+        ) as forked,
+        transaction(ctx.sessions) as session,
+    ):
+        _serialize_ingests(session)
+        scan_id = _insert_scan(session, body, source=source, now=now)
+        pipeline = _pipeline(ctx, session, scan_id, now)
+        for sightings, read in forked.batches():
+            for sighting in sightings:
+                pipeline.add(sighting)
+            if on_bytes is not None:
+                on_bytes(read - reported)
+                reported = read
+        if forked.parsed is None:
+            raise IngestRejectedError(forked.problems)
+        pipeline.flush()
+        try:
+            stored = forked.retained()
+        except EvidenceStoreError as exc:
+            raise _unavailable(exc) from exc
+        return _finish(session, pipeline, body, forked.parsed, stored, scan_id, source, now)
+
+
 def _pipeline(ctx: AppContext, session: Session, scan_id: int, now: datetime) -> IngestPipeline:
     return IngestPipeline(ctx, session, scan_id, now, _kev_for_ingest(ctx, session))
 
@@ -222,7 +263,7 @@ def _finish(
     session: Session,
     pipeline: IngestPipeline,
     body: Body,
-    parsed: _Parsed,
+    parsed: Parsed,
     stored: StoredObject,
     scan_id: int,
     source: str,

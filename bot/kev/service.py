@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -11,7 +12,10 @@ from sqlalchemy.orm import Session
 from bot.database.core import table_of
 from bot.findings.rules import KevFacts
 from bot.kev.models import KevCatalogVersion, KevEntry
-from integrations.kev import KevCatalog
+
+if TYPE_CHECKING:
+    # Type only: importing integrations.kev loads the feed client and httpx (ingest imports this).
+    from integrations.kev import KevCatalog
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,216 @@
+"""Parse a large body in a forked child while this process writes to the database.
+
+A CLI ingest of a large scan spends about as long parsing as writing, on one core. Here a
+child process (``os.fork``: it shares the loaded code and settings, nothing is re-imported)
+reads and parses the body, builds each finding's evidence, and retains the raw body in the
+evidence store; the parent receives batches of :class:`~bot.ingest.sightings.Sighting` over a
+pipe and runs the pipeline. The pipe is the only channel, so memory stays bounded by a few
+batches whatever the body's size.
+
+Only for a process with no other threads (the CLI): forking a multi-threaded server could
+copy a lock held by another thread. The parent's transaction decides everything: a body
+with invalid records is reported by the child and rejected by the parent; if the parent
+fails, the child is killed, and at worst a retained artifact is left with nothing pointing
+to it.
+
+Messages are ``(kind, payload)`` pickles, each framed by its length:
+
+* ``("batch", (sightings, bytes_read))``
+* ``("rejected", problems)``: the first invalid records; nothing else follows
+* ``("parsed", Parsed)``: what the body declared, after the last batch
+* ``("stored", StoredObject)`` or ``("unavailable", message)``: the raw body's retention
+* ``("failed", traceback)``: the child crashed
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from bot.ingest.sightings import Sighting, sighting_of
+from integrations.evidence import EvidenceStoreError, StoredObject
+from integrations.nuclei import Ignored, Invalid, NucleiStream
+
+BATCH = 2000
+_FRAME = struct.Struct("!Q")
+_PIPE_BUFFER = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What the body declared, known once every record has been read."""
+
+    container: str
+    target: str | None
+    scan_metadata: dict[str, object] | None
+    ignored: int
+
+
+class ForkedParserError(RuntimeError):
+    """The parsing child failed; its traceback is the message."""
+
+
+def read_stream(
+    stream: NucleiStream,
+    accept: Callable[[Any], None],
+    *,
+    max_problems: int,
+) -> Parsed | list[str]:
+    """Feed every finding to ``accept``: the body's declarations, or its first problems."""
+    problems: list[str] = []
+    ignored = 0
+    for item in stream:
+        if isinstance(item, Invalid):
+            problems.append(item.message)
+            if len(problems) >= max_problems:
+                break
+        elif problems:
+            continue  # keep reading only to report further problems
+        elif isinstance(item, Ignored):
+            ignored += 1
+        else:
+            accept(item)
+    if problems:
+        return problems
+    return Parsed(stream.container, stream.default_target, stream.scan_metadata, ignored)
+
+
+class ForkedParse:
+    """Batches parsed by a child process, then the body's declarations, then its retention.
+
+    ``retain`` runs in the child once the body parsed cleanly, while the parent finishes its
+    writes. Use as a context manager: leaving it always ends and reaps the child.
+    """
+
+    def __init__(
+        self,
+        chunks: Callable[[], Iterator[bytes]],
+        *,
+        target: str | None,
+        max_problems: int,
+        retain: Callable[[Parsed], StoredObject],
+    ) -> None:
+        self.parsed: Parsed | None = None
+        self.problems: list[str] = []
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
+            os.close(read_fd)
+            _child(write_fd, chunks, target, max_problems, retain)
+        os.close(write_fd)
+        self._pid: int | None = pid
+        self._pipe: IO[bytes] = os.fdopen(read_fd, "rb", buffering=_PIPE_BUFFER)
+
+    def batches(self) -> Iterator[tuple[list[Sighting], int]]:
+        """(sightings, bytes read so far) until the body is parsed; then ``parsed`` is set,
+        or ``problems`` if the body is to be rejected."""
+        while True:
+            kind, payload = self._receive()
+            if kind == "batch":
+                yield payload
+            elif kind == "rejected":
+                self.problems = payload
+                return
+            elif kind == "parsed":
+                self.parsed = payload
+                return
+            else:
+                raise ForkedParserError(f"unexpected message {kind!r} from the parser")
+
+    def retained(self) -> StoredObject:
+        """Wait for the child to retain the body (it started when parsing ended)."""
+        kind, payload = self._receive()
+        if kind == "stored":
+            return payload  # type: ignore[no-any-return]
+        if kind == "unavailable":
+            raise EvidenceStoreError(payload)
+        raise ForkedParserError(f"unexpected message {kind!r} from the parser")
+
+    def _receive(self) -> tuple[str, Any]:
+        header = self._pipe.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            raise ForkedParserError("the parsing process ended without a result")
+        (length,) = _FRAME.unpack(header)
+        # Only our own forked child writes to this pipe.
+        kind, payload = pickle.loads(self._pipe.read(length))  # noqa: S301
+        if kind == "failed":
+            raise ForkedParserError(f"the parsing process failed:\n{payload}")
+        return kind, payload
+
+    def close(self) -> None:
+        self._pipe.close()
+        if self._pid is not None:
+            pid, self._pid = self._pid, None
+            try:
+                os.kill(pid, signal.SIGKILL)  # a no-op once it has exited (it is unreaped)
+            except ProcessLookupError:  # pragma: no cover - already reaped elsewhere
+                return
+            os.waitpid(pid, 0)
+
+    def __enter__(self) -> ForkedParse:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _child(  # pragma: no cover - runs in the child process
+    write_fd: int,
+    chunks: Callable[[], Iterator[bytes]],
+    target: str | None,
+    max_problems: int,
+    retain: Callable[[Parsed], StoredObject],
+) -> None:
+    # Never return into the parent's code: whatever happens, the child ends here.
+    status = 0
+    try:
+        out = os.fdopen(write_fd, "wb", buffering=_PIPE_BUFFER)
+
+        def send(kind: str, payload: object) -> None:
+            data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(_FRAME.pack(len(data)))
+            out.write(data)
+
+        read = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal read
+            for chunk in chunks():
+                read += len(chunk)
+                yield chunk
+
+        batch: list[Sighting] = []
+
+        def accept(result: Any) -> None:
+            batch.append(sighting_of(result))
+            if len(batch) >= BATCH:
+                send("batch", (batch[:], read))
+                batch.clear()
+
+        try:
+            outcome = read_stream(
+                NucleiStream(counted(), default_target=target), accept, max_problems=max_problems
+            )
+            if isinstance(outcome, list):
+                send("rejected", outcome)
+            else:
+                send("batch", (batch, read))
+                send("parsed", outcome)
+                out.flush()  # the parent writes while the body is retained
+                try:
+                    send("stored", retain(outcome))
+                except EvidenceStoreError as exc:
+                    send("unavailable", str(exc))
+        except BaseException:
+            send("failed", traceback.format_exc())
+        out.close()
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)

@@ -1,0 +1,59 @@
+"""What the ingest pipeline needs of one Nuclei result, in a form cheap to pass between
+processes: a large CLI ingest parses in a forked child (:mod:`bot.ingest.forked`) and hands
+the writer these tuples, with the evidence already serialized.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+import orjson
+
+from bot.ingest.evidence import finding_details
+from integrations.nuclei import NucleiResult, Severity
+
+
+class Sighting(NamedTuple):
+    fingerprint: str
+    grouping_key: str
+    template_id: str
+    name: str
+    asset: str
+    matcher_name: str
+    protocol: str
+    severity: Severity
+    cve_ids: tuple[str, ...]
+    timestamp: datetime | None
+    evidence: str  # JSON text of ``finding_details``: stored as is for a new finding
+
+
+def evidence_json(result: NucleiResult) -> str:
+    return orjson.dumps(
+        finding_details(result), option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+def sighting_of(result: NucleiResult) -> Sighting:
+    return Sighting(
+        result.fingerprint,
+        result.grouping_key,
+        result.template_id,
+        result.name,
+        result.asset,
+        result.matcher_name,
+        result.protocol,
+        result.severity,
+        result.cve_ids,
+        result.timestamp,
+        evidence_json(result),
+    )
+
+
+def evidence_text(result: NucleiResult | Sighting) -> str:
+    """A result's evidence as JSON text: precomputed for a sighting, built for a result
+    parsed in this process (only new findings need it, so it is not built for the rest)."""
+    if type(result) is Sighting:
+        return result.evidence
+    assert isinstance(result, NucleiResult)
+    return evidence_json(result)

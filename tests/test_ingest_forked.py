@@ -1,0 +1,196 @@
+"""The CLI's forked parser: same outcome as parsing in-process, and the child never outlives
+the ingest, whether the body is accepted, rejected, or either process fails."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bot.ingest.service as ingest_service
+from bot.context import AppContext
+from bot.ingest import forked, sightings
+from bot.ingest.artifacts import read_retained_body
+from bot.ingest.body import FileBody
+from bot.ingest.forked import ForkedParserError
+from bot.ingest.service import (
+    EvidenceUnavailableError,
+    IngestRejectedError,
+    ingest,
+)
+from integrations.evidence import EvidenceStoreError
+from tests.helpers_ingest import counts, events, evidence_files, findings, jsonl, record, tickets
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@pytest.fixture(autouse=True)
+def fork_every_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_service, "FORKED_MIN", 0)
+    monkeypatch.setattr(forked, "BATCH", 7)  # many batches, and a partial last one
+
+
+def no_children_left() -> bool:
+    """Every child this process forked has been reaped (no zombie, none still running)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def scan(tmp_path: Path, records: list[dict[str, Any]], *, tail: bytes = b"") -> FileBody:
+    path = tmp_path / "scan.jsonl"
+    path.write_bytes(jsonl(records) + tail)
+    return FileBody(path)
+
+
+def mixed_records() -> list[dict[str, Any]]:
+    severities = ["critical", "high", "medium", "low", "info"]
+    out = [
+        record(
+            f"tpl-{i % 9}",
+            severity=severities[i % 5],
+            matched_at=f"https://app{i % 13}.example.com/p/{i}",
+            cves=[f"CVE-2024-{1000 + i % 4}"] if i % 6 == 0 else (),
+            request=f"GET /p/{i} HTTP/1.1\r\nAuthorization: Bearer s3cret{i}\r\n\r\n",
+        )
+        for i in range(60)
+    ]
+    return out + out[:15]  # repeats within the body
+
+
+def snapshot_of(ctx: AppContext) -> dict[str, Any]:
+    return {
+        "counts": {k: v for k, v in counts(ctx).items() if k != "scans"},
+        "findings": sorted(
+            (f.fingerprint, f.severity, f.due_date, f.occurrences, f.ticket_id is None, f.details)
+            for f in findings(ctx)
+        ),
+        "tickets": sorted((t.grouping_key, t.severity, t.due_date) for t in tickets(ctx)),
+        "events": sorted((e.kind, e.to_state) for e in events(ctx)),
+    }
+
+
+def test_forked_ingest_matches_in_process(
+    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = scan(tmp_path, mixed_records())
+    first = ingest(ctx, body, source="cli", target=None, now=now, fork=True)
+    later = now + timedelta(minutes=5)
+    again = ingest(ctx, body, source="cli", target=None, now=later, fork=True)
+    forked_state = snapshot_of(ctx)
+    [first_artifact, _] = evidence_files(ctx)
+    assert read_retained_body(first_artifact.read_bytes()) == body._path.read_bytes()
+    assert no_children_left()
+
+    # the same bodies, parsed in this process, on an empty database
+    with ctx.sessions() as session, session.begin():
+        for table in (
+            "events",
+            "finding_cves",
+            "finding_evidence",
+            "findings",
+            "tickets",
+            "scans",
+            "jobs",
+        ):
+            session.connection().exec_driver_sql(f"DELETE FROM {table}")
+    monkeypatch.setattr(ingest_service, "FORKED_MIN", 1 << 40)
+    assert (
+        ingest(ctx, body, source="cli", target=None, now=now).as_dict() | {"scan_id": first.scan_id}
+        == first.as_dict()
+    )
+    assert (
+        ingest(ctx, body, source="cli", target=None, now=now).as_dict() | {"scan_id": again.scan_id}
+        == again.as_dict()
+    )
+    assert snapshot_of(ctx) == forked_state
+    assert (first.new, first.duplicate, again.duplicate) == (60, 15, 75)
+
+
+def test_progress_reports_every_byte(ctx: AppContext, now: datetime, tmp_path: Path) -> None:
+    body = scan(tmp_path, mixed_records())
+    seen: list[int] = []
+    ingest(ctx, body, source="cli", target=None, now=now, fork=True, on_bytes=seen.append)
+    assert sum(seen) == body.size
+    assert len(seen) > 1
+
+
+def test_invalid_record_rejects_the_body(ctx: AppContext, now: datetime, tmp_path: Path) -> None:
+    before = counts(ctx)
+    body = scan(tmp_path, mixed_records(), tail=b'{"template-id": 7}\nnot json\n')
+    with pytest.raises(IngestRejectedError) as raised:
+        ingest(ctx, body, source="cli", target=None, now=now, fork=True)
+    assert [p.split(":")[0] for p in raised.value.problems] == ["record 75 (line 76)", "line 77"]
+    assert counts(ctx) == before
+    assert evidence_files(ctx) == []
+    assert no_children_left()
+
+
+def test_evidence_failure_in_the_child_stores_nothing(
+    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise EvidenceStoreError("bucket is on fire")
+
+    monkeypatch.setattr(ingest_service, "retain_scan", refuse)
+    before = counts(ctx)
+    with pytest.raises(EvidenceUnavailableError, match="bucket is on fire"):
+        ingest(ctx, scan(tmp_path, mixed_records()), source="cli", target=None, now=now, fork=True)
+    assert counts(ctx) == before
+    assert no_children_left()
+
+
+def test_a_crash_in_the_child_is_reported_and_stores_nothing(
+    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(_result: Any) -> Any:
+        raise ZeroDivisionError("parser bug")
+
+    monkeypatch.setattr(forked, "sighting_of", explode)
+    before = counts(ctx)
+    with pytest.raises(ForkedParserError, match="ZeroDivisionError: parser bug"):
+        ingest(ctx, scan(tmp_path, mixed_records()), source="cli", target=None, now=now, fork=True)
+    assert counts(ctx) == before
+    assert no_children_left()
+
+
+def test_a_failure_in_the_parent_ends_the_child(
+    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    real = ingest_service.IngestPipeline.add
+
+    def fail_later(self: Any, result: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 20:
+            raise RuntimeError("database went away")
+        real(self, result)
+
+    monkeypatch.setattr(ingest_service.IngestPipeline, "add", fail_later)
+    before = counts(ctx)
+    with pytest.raises(RuntimeError, match="database went away"):
+        ingest(
+            ctx, scan(tmp_path, mixed_records() * 40), source="cli", target=None, now=now, fork=True
+        )
+    assert counts(ctx) == before
+    assert no_children_left()
+
+
+def test_sightings_carry_the_display_evidence(tmp_path: Path) -> None:
+    from integrations.nuclei import NucleiResult, iter_results
+
+    [result] = [
+        r
+        for r in iter_results([jsonl([record("x", request="GET / HTTP/1.1\r\n\r\n")])])
+        if isinstance(r, NucleiResult)
+    ]
+    sighting = sightings.sighting_of(result)
+    assert sighting.evidence == sightings.evidence_text(result)
+    assert sightings.evidence_text(sighting) is sighting.evidence
+    assert (sighting.fingerprint, sighting.severity) == (result.fingerprint, result.severity)
