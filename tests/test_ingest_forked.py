@@ -148,7 +148,7 @@ def test_evidence_failure_in_the_child_stores_nothing(
 def test_a_crash_in_the_child_is_reported_and_stores_nothing(
     ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(_result: Any) -> Any:
+    def explode(_result: Any, **_kwargs: Any) -> Any:
         raise ZeroDivisionError("parser bug")
 
     monkeypatch.setattr(forked, "sighting_of", explode)

@@ -173,7 +173,13 @@ def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
     else:
         statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
         params = tuple(values)
-    return list(connection.exec_driver_sql(statement, params).fetchall())
+    # The driver's own cursor: plain tuples, no Row objects (a re-ingest reads a row per event).
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:

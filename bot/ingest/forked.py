@@ -24,6 +24,8 @@ Messages are ``(kind, payload)`` pickles, each framed by its length:
 
 from __future__ import annotations
 
+import fcntl
+import gc
 import os
 import pickle
 import signal
@@ -33,13 +35,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from bot.database.core import open_reader
 from bot.ingest.sightings import Sighting, sighting_of
 from integrations.evidence import EvidenceStoreError, StoredObject
-from integrations.nuclei import Ignored, Invalid, NucleiStream
+from integrations.nuclei import Ignored, Invalid, NucleiResult, NucleiStream
 
 BATCH = 2000
 _FRAME = struct.Struct("!Q")
 _PIPE_BUFFER = 1 << 20
+_PIPE_CAPACITY = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,58 @@ class Parsed:
     target: str | None
     scan_metadata: dict[str, object] | None
     ignored: int
+
+
+class CommittedFingerprints:
+    """Which fingerprints the database held before this ingest, read by the child on its own
+    connection: the parent's writes are not committed yet, so this is the state the ingest
+    started from. A finding that existed then needs no evidence shipped to the parent."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._connection: Any = None
+        self._mark = "?"
+
+    def __call__(self, fingerprints: list[str]) -> set[str]:
+        if not fingerprints:
+            return set()
+        if self._connection is None:
+            self._connection, self._mark = open_reader(self._url)
+            if self._mark == "?":
+                setup = self._connection.cursor()
+                setup.execute("PRAGMA mmap_size=1073741824")
+                setup.execute("PRAGMA cache_size=-65536")
+                setup.close()
+        cursor = self._connection.cursor()
+        try:
+            if self._mark == "%s":
+                cursor.execute(_KNOWN_PG, (fingerprints,))
+            else:
+                marks = ", ".join("?" * len(fingerprints))
+                cursor.execute(_KNOWN_SQLITE.format(marks=marks), fingerprints)
+            found = {row[0] for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+        self._connection.rollback()  # end the read (PostgreSQL opened a transaction)
+        return found
+
+
+_KNOWN_PG = "SELECT fingerprint FROM findings WHERE fingerprint = ANY(%s)"
+_KNOWN_SQLITE = "SELECT fingerprint FROM findings WHERE fingerprint IN ({marks})"
+
+
+def _widen(fd: int) -> None:
+    """Let the child run batches ahead of the parent: a default 64 KiB pipe holds less than
+    one batch, which would make the two processes take turns instead of overlapping."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:  # pragma: no cover - not Linux
+        return
+    for size in (_PIPE_CAPACITY, 1 << 20):
+        try:
+            fcntl.fcntl(fd, set_size, size)
+            return
+        except OSError:  # above /proc/sys/fs/pipe-max-size for this user
+            continue
 
 
 class ForkedParserError(RuntimeError):
@@ -95,14 +151,16 @@ class ForkedParse:
         target: str | None,
         max_problems: int,
         retain: Callable[[Parsed], StoredObject],
+        known: Callable[[list[str]], set[str]] | None = None,
     ) -> None:
         self.parsed: Parsed | None = None
         self.problems: list[str] = []
         read_fd, write_fd = os.pipe()
+        _widen(write_fd)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
             os.close(read_fd)
-            _child(write_fd, chunks, target, max_problems, retain)
+            _child(write_fd, chunks, target, max_problems, retain, known)
         os.close(write_fd)
         self._pid: int | None = pid
         self._pipe: IO[bytes] = os.fdopen(read_fd, "rb", buffering=_PIPE_BUFFER)
@@ -166,8 +224,12 @@ def _child(  # pragma: no cover - runs in the child process
     target: str | None,
     max_problems: int,
     retain: Callable[[Parsed], StoredObject],
+    known: Callable[[list[str]], set[str]] | None,
 ) -> None:
     # Never return into the parent's code: whatever happens, the child ends here.
+    # The inherited heap is not this process's garbage: a collection walking it would copy
+    # every page it touches (copy-on-write) and take seconds on a large parent.
+    gc.freeze()
     status = 0
     try:
         out = os.fdopen(write_fd, "wb", buffering=_PIPE_BUFFER)
@@ -185,13 +247,18 @@ def _child(  # pragma: no cover - runs in the child process
                 read += len(chunk)
                 yield chunk
 
-        batch: list[Sighting] = []
+        batch: list[NucleiResult] = []
 
-        def accept(result: Any) -> None:
-            batch.append(sighting_of(result))
+        def flush() -> None:
+            existing = known([r.fingerprint for r in batch]) if known is not None else set()
+            sightings = [sighting_of(r, evidence=r.fingerprint not in existing) for r in batch]
+            send("batch", (sightings, read))
+            batch.clear()
+
+        def accept(result: NucleiResult) -> None:
+            batch.append(result)
             if len(batch) >= BATCH:
-                send("batch", (batch[:], read))
-                batch.clear()
+                flush()
 
         try:
             outcome = read_stream(
@@ -200,7 +267,7 @@ def _child(  # pragma: no cover - runs in the child process
             if isinstance(outcome, list):
                 send("rejected", outcome)
             else:
-                send("batch", (batch, read))
+                flush()
                 send("parsed", outcome)
                 out.flush()  # the parent writes while the body is retained
                 try:

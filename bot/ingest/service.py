@@ -24,7 +24,7 @@ from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body
-from bot.ingest.forked import ForkedParse, Parsed, read_stream
+from bot.ingest.forked import CommittedFingerprints, ForkedParse, Parsed, read_stream
 from bot.ingest.pipeline import IngestPipeline
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
@@ -209,7 +209,11 @@ def _ingest_forked(
     reported = 0
     with (
         ForkedParse(
-            body.chunks, target=target, max_problems=MAX_REPORTED_PROBLEMS, retain=retain
+            body.chunks,
+            target=target,
+            max_problems=MAX_REPORTED_PROBLEMS,
+            retain=retain,
+            known=CommittedFingerprints(ctx.settings.database_url),
         ) as forked,
         transaction(ctx.sessions) as session,
     ):

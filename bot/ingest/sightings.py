@@ -25,7 +25,9 @@ class Sighting(NamedTuple):
     severity: Severity
     cve_ids: tuple[str, ...]
     timestamp: datetime | None
-    evidence: str  # JSON text of ``finding_details``: stored as is for a new finding
+    # JSON text of ``finding_details``, stored as is for a new finding; None when the finding
+    # is known to exist already (the evidence would be thrown away)
+    evidence: str | None
 
 
 def evidence_json(result: NucleiResult) -> str:
@@ -34,7 +36,7 @@ def evidence_json(result: NucleiResult) -> str:
     ).decode()
 
 
-def sighting_of(result: NucleiResult) -> Sighting:
+def sighting_of(result: NucleiResult, *, evidence: bool = True) -> Sighting:
     return Sighting(
         result.fingerprint,
         result.grouping_key,
@@ -46,7 +48,7 @@ def sighting_of(result: NucleiResult) -> Sighting:
         result.severity,
         result.cve_ids,
         result.timestamp,
-        evidence_json(result),
+        evidence_json(result) if evidence else None,
     )
 
 
@@ -54,6 +56,10 @@ def evidence_text(result: NucleiResult | Sighting) -> str:
     """A result's evidence as JSON text: precomputed for a sighting, built for a result
     parsed in this process (only new findings need it, so it is not built for the rest)."""
     if type(result) is Sighting:
+        if result.evidence is None:
+            raise RuntimeError(
+                f"finding {result.fingerprint} is new to this ingest but existed when it began"
+            )
         return result.evidence
     assert isinstance(result, NucleiResult)
     return evidence_json(result)
