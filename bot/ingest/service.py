@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.bootstrap import open_evidence
 from bot.context import AppContext
 from bot.database.bulk import allocate_ids, execute_many, insert_sql, to_db
-from bot.database.core import table_of, transaction
+from bot.database.core import table_of, transaction, widen_cache_for_bulk
 from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
@@ -184,6 +184,7 @@ def ingest(
             return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
     with transaction(ctx.sessions) as session:
         _serialize_ingests(session)
+        widen_cache_for_bulk(session)
         scan_id = _insert_scan(session, body, source=source, now=now)
         pipeline = _pipeline(ctx, session, scan_id, now)
         parsed = _read(stream, pipeline.add)
@@ -218,6 +219,7 @@ def _ingest_forked(
         transaction(ctx.sessions) as session,
     ):
         _serialize_ingests(session)
+        widen_cache_for_bulk(session)
         scan_id = _insert_scan(session, body, source=source, now=now)
         pipeline = _pipeline(ctx, session, scan_id, now)
         for sightings, read in forked.batches():

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +32,7 @@ from bot.web.responses import JsonResponse
 router = APIRouter()
 
 ACCEPTED_TYPES = ("application/json", "application/x-ndjson", "text/plain")
+INGESTS_IN_FLIGHT = 4
 
 
 def _check_content_type(request: Request) -> None:
@@ -89,13 +94,24 @@ async def _receive_body(request: Request, ctx: AppContext, *, scheme: str) -> Bo
         body.close()
 
 
+def _ingest_limiter(request: Request) -> anyio.CapacityLimiter:
+    """Ingests write one at a time anyway (SQLite's write lock, PostgreSQL's advisory lock):
+    a few in flight keep parsing and evidence writes overlapping, while the rest wait in the
+    event loop instead of crowding threads, connections and the GIL."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.ingest_limiter = anyio.CapacityLimiter(INGESTS_IN_FLIGHT)
+    return limiter
+
+
 async def _ingest(
     request: Request, body: Body, *, source: str, target: str | None
 ) -> IngestSummary:
     ctx: AppContext = request.app.state.ctx
     try:
-        return await run_in_threadpool(
-            ingest, ctx, body, source=source, target=target, now=ctx.clock()
+        return await anyio.to_thread.run_sync(
+            partial(ingest, ctx, body, source=source, target=target, now=ctx.clock()),
+            limiter=_ingest_limiter(request),
         )
     except IngestRejectedError as exc:
         raise ApiError(422, "invalid Nuclei results: nothing was stored", exc.problems) from None
