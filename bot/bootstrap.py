@@ -9,18 +9,7 @@ from bot.database.core import make_engine, make_session_factory
 from bot.database.migrations import is_up_to_date, upgrade
 from bot.policy import PolicyError, load_policy
 from bot.settings import ConfigurationError, Settings
-from integrations.evidence import EvidenceStore, open_evidence_store
-
-
-def open_evidence(settings: Settings) -> EvidenceStore:
-    try:
-        return open_evidence_store(
-            settings.evidence_url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            retention_days=settings.evidence_retention_days,
-        )
-    except ValueError as exc:
-        raise ConfigurationError([f"SLABOT_EVIDENCE_URL: {exc}"]) from None
+from bot.stores import open_evidence
 
 
 def build_context(settings: Settings, *, migrate: bool = False) -> AppContext:

@@ -143,3 +143,31 @@ def test_tickets_and_ticket_json_shapes(cli: CliRunner, tmp_path: Path) -> None:
     assert json.loads(result.stdout) == []
     result = cli.invoke(app, ["ticket", "999999", "--json"])
     assert result.exit_code == 1
+
+
+def test_a_large_file_is_ingested_by_forked_children(
+    ctx: AppContext, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the fork threshold the CLI starts the parsing and retaining children before it
+    loads its database code; the outcome is the same as in one process."""
+    import os
+
+    from bot.ingest import parallel
+
+    monkeypatch.setattr(parallel, "FORKED_MIN", 0)
+    path = write(tmp_path, "scan.jsonl", scan_body())
+    result = cli.invoke(app, ["ingest", str(path), "--json", "--now", "2026-03-02T10:00:00Z"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["findings"], summary["new"], summary["duplicate"]) == (3, 2, 1)
+    assert [f.name for f in evidence_files(ctx)] == [scans(ctx)[0].artifact_key.rsplit("/", 1)[1]]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # both children were reaped
+
+    bad = write(tmp_path, "bad.jsonl", scan_body() + b"{not json}\n")
+    before = counts(ctx)
+    result = cli.invoke(app, ["ingest", str(bad), "--now", "2026-03-02T11:00:00Z"])
+    assert result.exit_code == 1
+    assert "line 4" in result.output and "nothing was stored" in result.output
+    assert counts(ctx) == before
+    assert len(evidence_files(ctx)) == 1

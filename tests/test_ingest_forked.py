@@ -3,6 +3,7 @@ the ingest, whether the body is accepted, rejected, or either process fails."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 import bot.ingest.service as ingest_service
 from bot.context import AppContext
-from bot.ingest import forked, sightings
+from bot.ingest import forked, parallel, sightings
 from bot.ingest.artifacts import read_retained_body
 from bot.ingest.body import FileBody
 from bot.ingest.forked import ForkedParserError
@@ -22,14 +23,23 @@ from bot.ingest.service import (
     ingest,
 )
 from integrations.evidence import EvidenceStoreError
-from tests.helpers_ingest import counts, events, evidence_files, findings, jsonl, record, tickets
+from tests.helpers_ingest import (
+    counts,
+    events,
+    evidence_files,
+    evidence_root,
+    findings,
+    jsonl,
+    record,
+    tickets,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 @pytest.fixture(autouse=True)
 def fork_every_body(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_service, "FORKED_MIN", 0)
+    monkeypatch.setattr(parallel, "FORKED_MIN", 0)
     monkeypatch.setattr(forked, "BATCH", 7)  # many batches, and a partial last one
 
 
@@ -40,6 +50,12 @@ def no_children_left() -> bool:
     except ChildProcessError:
         return True
     return False
+
+
+def store_is_empty(ctx: AppContext) -> bool:
+    """No artifact and no temporary file left behind by a cancelled retention."""
+    root = evidence_root(ctx)
+    return not root.exists() or not any(p.is_file() for p in root.rglob("*"))
 
 
 def scan(tmp_path: Path, records: list[dict[str, Any]], *, tail: bytes = b"") -> FileBody:
@@ -99,7 +115,7 @@ def test_forked_ingest_matches_in_process(
             "jobs",
         ):
             session.connection().exec_driver_sql(f"DELETE FROM {table}")
-    monkeypatch.setattr(ingest_service, "FORKED_MIN", 1 << 40)
+    monkeypatch.setattr(parallel, "FORKED_MIN", 1 << 40)
     assert (
         ingest(ctx, body, source="cli", target=None, now=now).as_dict() | {"scan_id": first.scan_id}
         == first.as_dict()
@@ -127,7 +143,7 @@ def test_invalid_record_rejects_the_body(ctx: AppContext, now: datetime, tmp_pat
         ingest(ctx, body, source="cli", target=None, now=now, fork=True)
     assert [p.split(":")[0] for p in raised.value.problems] == ["record 75 (line 76)", "line 77"]
     assert counts(ctx) == before
-    assert evidence_files(ctx) == []
+    assert store_is_empty(ctx)
     assert no_children_left()
 
 
@@ -137,7 +153,7 @@ def test_evidence_failure_in_the_child_stores_nothing(
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise EvidenceStoreError("bucket is on fire")
 
-    monkeypatch.setattr(ingest_service, "retain_scan", refuse)
+    monkeypatch.setattr(parallel, "retain_scan", refuse)
     before = counts(ctx)
     with pytest.raises(EvidenceUnavailableError, match="bucket is on fire"):
         ingest(ctx, scan(tmp_path, mixed_records()), source="cli", target=None, now=now, fork=True)
@@ -194,3 +210,44 @@ def test_sightings_carry_the_display_evidence(tmp_path: Path) -> None:
     assert sighting.evidence == sightings.evidence_text(result)
     assert sightings.evidence_text(sighting) is sighting.evidence
     assert (sighting.fingerprint, sighting.severity) == (result.fingerprint, result.severity)
+
+
+def test_a_cancelled_retention_leaves_nothing_in_the_store(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    from bot.ingest.artifacts import retain_scan
+    from bot.ingest.retainer import ForkedRetention
+
+    path = tmp_path / "big.jsonl"
+    line = jsonl([record("big", response="x" * 4000)])
+    path.write_bytes(line * 3000)  # ~12 MiB: many chunks to stop between
+    body = FileBody(path)
+    with ForkedRetention(
+        body,
+        lambda checked, metadata: retain_scan(ctx.evidence, checked, now=now, metadata=metadata),
+    ):
+        pass  # leaving without provide(): the ingest did not accept the body
+    assert store_is_empty(ctx)
+    assert no_children_left()
+
+
+def test_retention_runs_while_the_body_is_parsed(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    from bot.ingest.artifacts import retain_scan
+    from bot.ingest.retainer import ForkedRetention
+
+    body = scan(tmp_path, mixed_records())
+    with ForkedRetention(
+        body,
+        lambda checked, metadata: retain_scan(ctx.evidence, checked, now=now, metadata=metadata),
+    ) as retention:
+        retention.provide({"target": "https://app.example.com", "container": "jsonl"})
+        stored = retention.result()
+    artifact = Path(stored.uri.removeprefix("file://")).read_bytes()
+    assert artifact.startswith(b'{"body":"')
+    assert read_retained_body(artifact) == body._path.read_bytes()
+    envelope = json.loads(artifact)["envelope"]
+    assert envelope["target"] == "https://app.example.com"
+    assert envelope["body_sha256"] == body.sha256
+    assert no_children_left()

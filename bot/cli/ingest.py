@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from bot.cli.common import fail, open_context, parse_now, print_json
+from bot.cli.common import fail, open_context, parse_now, print_json, settings_or_exit
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.context import AppContext
     from bot.ingest.body import Body
+    from bot.ingest.parallel import ForkedIngest
     from bot.ingest.service import IngestSummary
 
 
@@ -26,9 +28,9 @@ def ingest_command(
 ) -> None:
     """Ingest a Nuclei output file: JSON array, JSONL, one object, envelope or HEC."""
     from bot.ingest.body import Body, FileBody
-    from bot.ingest.service import EvidenceUnavailableError, IngestRejectedError
 
     at = parse_now(now)
+    forked = None
     if file == "-":
         body: Body = Body.from_chunks(iter(lambda: sys.stdin.buffer.read(1 << 20), b""))
     else:
@@ -38,9 +40,15 @@ def ingest_command(
         if not path.is_file():
             fail(f"not a regular file: {file}", 2)
         body = FileBody(path)
-    with open_context() as ctx, body:
+        forked = _start_children(body, target=target, now=at)
+    # Loading the database code takes a while: a large file is already being parsed meanwhile.
+    from bot.ingest.service import EvidenceUnavailableError, IngestRejectedError
+
+    with forked or contextlib.nullcontext(), open_context() as ctx, body:
         try:
-            summary = _run_with_progress(ctx, body, target=target, now=at, show=not json_out)
+            summary = _run_with_progress(
+                ctx, body, target=target, now=at, show=not json_out, forked=forked
+            )
         except IngestRejectedError as exc:
             typer.echo(f"error: invalid Nuclei results in {file}: nothing was stored", err=True)
             for problem in exc.problems:
@@ -59,13 +67,29 @@ def ingest_command(
         )
 
 
+def _start_children(body: Body, *, target: str | None, now: datetime) -> ForkedIngest | None:
+    """A large file is parsed and retained by forked children (:mod:`bot.ingest.parallel`),
+    started now, before this process loads its database code."""
+    from bot.ingest.parallel import ForkedIngest, worth_forking
+
+    if not worth_forking(body):
+        return None
+    return ForkedIngest(body, settings=settings_or_exit(), target=target, now=now)
+
+
 def _run_with_progress(
-    ctx: AppContext, body: Body, *, target: str | None, now: datetime, show: bool
+    ctx: AppContext,
+    body: Body,
+    *,
+    target: str | None,
+    now: datetime,
+    show: bool,
+    forked: ForkedIngest | None,
 ) -> IngestSummary:
     from bot.ingest.service import ingest
 
     if not (show and sys.stderr.isatty()):
-        return ingest(ctx, body, source="cli", target=target, now=now, fork=True)
+        return ingest(ctx, body, source="cli", target=target, now=now, forked=forked)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
@@ -83,7 +107,7 @@ def _run_with_progress(
             target=target,
             now=now,
             on_bytes=lambda n: progress.advance(task, n),
-            fork=True,
+            forked=forked,
         )
 
 

@@ -18,7 +18,6 @@ import orjson
 from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -160,14 +159,6 @@ class WalCheckpointer:
             self.checkpoint()
         except Exception:
             log.warning("WAL checkpoint failed", exc_info=True)
-
-
-def open_reader(database_url: str) -> tuple[Any, str]:
-    """A plain driver connection for reading what is committed, outside slabot's write
-    discipline (no ``BEGIN IMMEDIATE``): (connection, placeholder style)."""
-    engine = create_engine(make_url(database_url), poolclass=NullPool)
-    connection = engine.raw_connection()
-    return connection, ("%s" if engine.dialect.name == "postgresql" else "?")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,6 +1,7 @@
 """Raw scan retention: every accepted body, byte-exact, inside a metadata envelope.
 
-The envelope is JSON: ``{"envelope": {...metadata...}, "body": "<the body>"}``. A body that
+The envelope is JSON: ``{"body": "<the body>", "envelope": {...metadata...}}`` (the body
+first, so the artifact can be written while the body is still being parsed). A body that
 is valid UTF-8 is stored as a JSON string (readable, and ``body.encode()`` gives back the
 exact bytes); anything else is base64. ``envelope.body_sha256`` is the sha256 of the original
 bytes, so the artifact proves which scan result the findings came from. It is handed to the
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 import base64
 import codecs
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 import orjson
@@ -50,14 +50,8 @@ def _body_parts(body: Body) -> Iterator[bytes]:
         yield base64.b64encode(carry)
 
 
-def retain_scan(
-    store: EvidenceStore,
-    body: Body,
-    *,
-    now: datetime,
-    metadata: Mapping[str, Any],
-) -> StoredObject:
-    envelope = {
+def envelope_of(body: Body, *, now: datetime, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {
         **metadata,
         "scanner": "nuclei",
         "control": CONTROL,
@@ -66,14 +60,36 @@ def retain_scan(
         "body_size": body.size,
         "body_encoding": "utf-8" if body.digest.utf8 else "base64",
     }
-    head = b'{"envelope":' + orjson.dumps(envelope, option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+
+
+def artifact_parts(
+    body: Body, *, now: datetime, metadata: Callable[[], Mapping[str, Any]]
+) -> Iterator[bytes]:
+    """The artifact in pieces: the body first, then its envelope. ``metadata`` is called
+    only after the body has been streamed, so a forked retainer can start before the body
+    has been parsed (the envelope names the container and target the parse found)."""
+    yield b'{"body":"'
+    yield from _body_parts(body)
+    envelope = envelope_of(body, now=now, metadata=metadata())
+    yield b'","envelope":'
+    yield orjson.dumps(envelope, option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    yield b"}\n"
+
+
+def retain_scan(
+    store: EvidenceStore,
+    body: Body,
+    *,
+    now: datetime,
+    metadata: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+) -> StoredObject:
+    """Store the body in its envelope under its dated key (an existing key is kept as is)."""
     key = artifact_key(now, body.sha256)
+    known = metadata
+    parts = artifact_parts(body, now=now, metadata=known if callable(known) else (lambda: known))
     if body.size <= IN_MEMORY_LIMIT:
-        # A typical webhook body (one or a few events): no temporary file to write and copy.
-        whole = b"".join(chain((head, b',"body":"'), _body_parts(body), (b'"}\n',)))
-        return store.put(key, whole, content_type="application/json", now=now)
-    # chain, not (*parts,): a tuple would hold the whole body in memory at once.
-    parts = chain((head, b',"body":"'), _body_parts(body), (b'"}\n',))
+        # A typical webhook body (one or a few events): written in one piece.
+        return store.put(key, b"".join(parts), content_type="application/json", now=now)
     return store.put_chunks(key, parts, content_type="application/json", now=now)
 
 

@@ -65,7 +65,11 @@ class Body:
 
     def __init__(self, spool: IO[bytes], digest: BodyDigest) -> None:
         self._spool = spool
-        self.digest = digest
+        self._spooled_digest = digest
+
+    @property
+    def digest(self) -> BodyDigest:
+        return self._spooled_digest
 
     @classmethod
     def from_chunks(cls, chunks: Iterable[bytes], *, max_bytes: int | None = None) -> Body:
@@ -126,16 +130,34 @@ class BodyWriter:
 
 
 class FileBody(Body):
-    """A file on disk, read in place (a CLI ingest of a large file is never copied)."""
+    """A file on disk, read in place (a CLI ingest of a large file is never copied).
+
+    Its digest is taken on first use, so a process that only parses it (a forked parser)
+    never reads it twice."""
 
     def __init__(self, path: Path) -> None:
-        digest = BodyDigest()
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.feed(chunk)
-        digest.finish()
         self._path = path
-        self.digest = digest
+        self._digest: BodyDigest | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def digest(self) -> BodyDigest:
+        if self._digest is None:
+            digest = BodyDigest()
+            with self._path.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.feed(chunk)
+            digest.finish()
+            self._digest = digest
+        return self._digest
+
+    @property
+    def size(self) -> int:
+        # The size alone decides how to ingest: no need to read the file for it.
+        return self._digest.size if self._digest is not None else self._path.stat().st_size
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         with self._path.open("rb") as handle:

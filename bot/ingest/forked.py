@@ -3,9 +3,11 @@
 A CLI ingest of a large scan spends about as long parsing as writing, on one core. Here a
 child process (``os.fork``: it shares the loaded code and settings, nothing is re-imported)
 reads and parses the body, builds each finding's evidence, and retains the raw body in the
-evidence store; the parent receives batches of :class:`~bot.ingest.sightings.Sighting` over a
-pipe and runs the pipeline. The pipe is the only channel, so memory stays bounded by a few
-batches whatever the body's size.
+evidence store; the parent receives batches of :class:`~bot.ingest.sightings.Sighting` and
+runs the pipeline. The child appends each message to an unlinked spool file and announces it
+on a pipe with its length: it can run ahead of the parent without either holding more than a
+batch in memory (a pipe alone holds 1 MiB, less than one batch with its evidence, and kept
+the two processes taking turns).
 
 Only for a process with no other threads (the CLI): forking a multi-threaded server could
 copy a lock held by another thread. The parent's transaction decides everything: a body
@@ -13,37 +15,33 @@ with invalid records is reported by the child and rejected by the parent; if the
 fails, the child is killed, and at worst a retained artifact is left with nothing pointing
 to it.
 
-Messages are ``(kind, payload)`` pickles, each framed by its length:
+Messages are ``(kind, payload)`` pickles:
 
 * ``("batch", (sightings, bytes_read))``
 * ``("rejected", problems)``: the first invalid records; nothing else follows
 * ``("parsed", Parsed)``: what the body declared, after the last batch
-* ``("stored", StoredObject)`` or ``("unavailable", message)``: the raw body's retention
 * ``("failed", traceback)``: the child crashed
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
 import pickle
 import signal
 import struct
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from bot.database.core import open_reader
 from bot.ingest.sightings import Sighting, sighting_of
-from integrations.evidence import EvidenceStoreError, StoredObject
 from integrations.nuclei import Ignored, Invalid, NucleiResult, NucleiStream
 
 BATCH = 2000
+MAX_REPORTED_PROBLEMS = 20
 _FRAME = struct.Struct("!Q")
-_PIPE_BUFFER = 1 << 20
-_PIPE_CAPACITY = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +68,7 @@ class CommittedFingerprints:
         if not fingerprints:
             return set()
         if self._connection is None:
-            self._connection, self._mark = open_reader(self._url)
+            self._connection, self._mark = _open_reader(self._url)
             if self._mark == "?":
                 setup = self._connection.cursor()
                 setup.execute("PRAGMA mmap_size=1073741824")
@@ -90,22 +88,38 @@ class CommittedFingerprints:
         return found
 
 
+def _open_reader(database_url: str) -> tuple[Any, str]:
+    """A plain driver connection outside slabot's write discipline (no ``BEGIN IMMEDIATE``,
+    which would wait for the parent's write lock): (connection, placeholder style)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    connection = engine.raw_connection()
+    return connection, ("%s" if engine.dialect.name == "postgresql" else "?")
+
+
 _KNOWN_PG = "SELECT fingerprint FROM findings WHERE fingerprint = ANY(%s)"
 _KNOWN_SQLITE = "SELECT fingerprint FROM findings WHERE fingerprint IN ({marks})"
 
 
-def _widen(fd: int) -> None:
-    """Let the child run batches ahead of the parent: a default 64 KiB pipe holds less than
-    one batch, which would make the two processes take turns instead of overlapping."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:  # pragma: no cover - not Linux
-        return
-    for size in (_PIPE_CAPACITY, 1 << 20):
-        try:
-            fcntl.fcntl(fd, set_size, size)
-            return
-        except OSError:  # above /proc/sys/fs/pipe-max-size for this user
-            continue
+def write_message(fd: int, kind: str, payload: object) -> None:
+    """One ``(kind, payload)`` message on a pipe, framed by its length."""
+    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_FRAME.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_message(source: IO[bytes]) -> tuple[str, Any] | None:
+    """The next message written by :func:`write_message`; None once the writer is gone."""
+    header = source.read(_FRAME.size)
+    if len(header) < _FRAME.size:
+        return None
+    (length,) = _FRAME.unpack(header)
+    # Only slabot's own forked processes write these pipes.
+    kind, payload = pickle.loads(source.read(length))  # noqa: S301
+    return kind, payload
 
 
 class ForkedParserError(RuntimeError):
@@ -138,10 +152,9 @@ def read_stream(
 
 
 class ForkedParse:
-    """Batches parsed by a child process, then the body's declarations, then its retention.
+    """Batches parsed by a child process, then the body's declarations (or its problems).
 
-    ``retain`` runs in the child once the body parsed cleanly, while the parent finishes its
-    writes. Use as a context manager: leaving it always ends and reaps the child.
+    Use as a context manager: leaving it always ends and reaps the child.
     """
 
     def __init__(
@@ -150,20 +163,20 @@ class ForkedParse:
         *,
         target: str | None,
         max_problems: int,
-        retain: Callable[[Parsed], StoredObject],
         known: Callable[[list[str]], set[str]] | None = None,
     ) -> None:
         self.parsed: Parsed | None = None
         self.problems: list[str] = []
+        self._spool = tempfile.TemporaryFile(prefix="slabot-parse-")  # noqa: SIM115
+        self._offset = 0
         read_fd, write_fd = os.pipe()
-        _widen(write_fd)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
             os.close(read_fd)
-            _child(write_fd, chunks, target, max_problems, retain, known)
+            _child(self._spool.fileno(), write_fd, chunks, target, max_problems, known)
         os.close(write_fd)
         self._pid: int | None = pid
-        self._pipe: IO[bytes] = os.fdopen(read_fd, "rb", buffering=_PIPE_BUFFER)
+        self._lengths: IO[bytes] = os.fdopen(read_fd, "rb")
 
     def batches(self) -> Iterator[tuple[list[Sighting], int]]:
         """(sightings, bytes read so far) until the body is parsed; then ``parsed`` is set,
@@ -181,28 +194,22 @@ class ForkedParse:
             else:
                 raise ForkedParserError(f"unexpected message {kind!r} from the parser")
 
-    def retained(self) -> StoredObject:
-        """Wait for the child to retain the body (it started when parsing ended)."""
-        kind, payload = self._receive()
-        if kind == "stored":
-            return payload  # type: ignore[no-any-return]
-        if kind == "unavailable":
-            raise EvidenceStoreError(payload)
-        raise ForkedParserError(f"unexpected message {kind!r} from the parser")
-
     def _receive(self) -> tuple[str, Any]:
-        header = self._pipe.read(_FRAME.size)
+        header = self._lengths.read(_FRAME.size)
         if len(header) < _FRAME.size:
             raise ForkedParserError("the parsing process ended without a result")
         (length,) = _FRAME.unpack(header)
-        # Only our own forked child writes to this pipe.
-        kind, payload = pickle.loads(self._pipe.read(length))  # noqa: S301
+        data = os.pread(self._spool.fileno(), length, self._offset)
+        self._offset += length
+        # Only our own forked child writes this spool.
+        kind, payload = pickle.loads(data)  # noqa: S301
         if kind == "failed":
             raise ForkedParserError(f"the parsing process failed:\n{payload}")
         return kind, payload
 
     def close(self) -> None:
-        self._pipe.close()
+        self._lengths.close()
+        self._spool.close()
         if self._pid is not None:
             pid, self._pid = self._pid, None
             try:
@@ -219,11 +226,11 @@ class ForkedParse:
 
 
 def _child(  # pragma: no cover - runs in the child process
-    write_fd: int,
+    spool_fd: int,
+    lengths_fd: int,
     chunks: Callable[[], Iterator[bytes]],
     target: str | None,
     max_problems: int,
-    retain: Callable[[Parsed], StoredObject],
     known: Callable[[list[str]], set[str]] | None,
 ) -> None:
     # Never return into the parent's code: whatever happens, the child ends here.
@@ -232,12 +239,13 @@ def _child(  # pragma: no cover - runs in the child process
     gc.freeze()
     status = 0
     try:
-        out = os.fdopen(write_fd, "wb", buffering=_PIPE_BUFFER)
 
         def send(kind: str, payload: object) -> None:
             data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-            out.write(_FRAME.pack(len(data)))
-            out.write(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(spool_fd, view) :]
+            os.write(lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
 
         read = 0
 
@@ -269,14 +277,9 @@ def _child(  # pragma: no cover - runs in the child process
             else:
                 flush()
                 send("parsed", outcome)
-                out.flush()  # the parent writes while the body is retained
-                try:
-                    send("stored", retain(outcome))
-                except EvidenceStoreError as exc:
-                    send("unavailable", str(exc))
         except BaseException:
             send("failed", traceback.format_exc())
-        out.close()
+        os.close(lengths_fd)
     except BaseException:
         status = 1
     finally:

@@ -7,7 +7,6 @@ the evidence store before the transaction commits.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -16,7 +15,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot.bootstrap import open_evidence
 from bot.context import AppContext
 from bot.database.bulk import allocate_ids, execute_many, insert_sql, to_db
 from bot.database.core import table_of, transaction, widen_cache_for_bulk
@@ -24,19 +22,17 @@ from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body
-from bot.ingest.forked import CommittedFingerprints, ForkedParse, Parsed, read_stream
+from bot.ingest.forked import MAX_REPORTED_PROBLEMS, Parsed, read_stream
+from bot.ingest.parallel import ForkedIngest, worth_forking
 from bot.ingest.pipeline import IngestPipeline
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
-from integrations.evidence import EvidenceStore, EvidenceStoreError, StoredObject
+from integrations.evidence import EvidenceStoreError, StoredObject
 from integrations.nuclei import NucleiResult, NucleiStream
 
-MAX_REPORTED_PROBLEMS = 20
 INGEST_LOCK_ID = 0x51AB08
 # Bodies up to this size are parsed whole before the write transaction opens.
 PREPARSED_LIMIT = IN_MEMORY_LIMIT
-# Below this, forking a parser costs more than it saves.
-FORKED_MIN = 8 * 1024 * 1024
 _CURRENT_KEV_SQL = "SELECT id FROM kev_catalogs WHERE is_current = true"
 _SCAN_COLUMNS = (
     "id",
@@ -105,27 +101,23 @@ def _serialize_ingests(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_ID})
 
 
-def _retain_with(
-    store: EvidenceStore, ctx: AppContext, body: Body, parsed: Parsed, *, source: str, now: datetime
-) -> StoredObject:
-    return retain_scan(
-        store,
-        body,
-        now=now,
-        metadata={
-            "target": parsed.target,
-            "source": source,
-            "policy": ctx.policy.name,
-            "container": parsed.container,
-        },
-    )
+def _metadata(ctx: AppContext, parsed: Parsed, *, source: str) -> dict[str, Any]:
+    """The envelope's description of an accepted body."""
+    return {
+        "target": parsed.target,
+        "source": source,
+        "policy": ctx.policy.name,
+        "container": parsed.container,
+    }
 
 
 def _retain(
     ctx: AppContext, body: Body, parsed: Parsed, *, source: str, now: datetime
 ) -> StoredObject:
     try:
-        return _retain_with(ctx.evidence, ctx, body, parsed, source=source, now=now)
+        return retain_scan(
+            ctx.evidence, body, now=now, metadata=_metadata(ctx, parsed, source=source)
+        )
     except EvidenceStoreError as exc:
         raise _unavailable(exc) from exc
 
@@ -150,14 +142,20 @@ def ingest(
     now: datetime,
     on_bytes: Callable[[int], None] | None = None,
     fork: bool = False,
+    forked: ForkedIngest | None = None,
 ) -> IngestSummary:
     """Store one body atomically; the ingest summary.
 
-    ``fork``: the caller has no other threads (the CLI), so a large body may be parsed by a
-    forked child while this process writes (:mod:`bot.ingest.forked`).
+    ``fork``: the caller has no other threads (the CLI), so a large body may be parsed and
+    retained by forked children while this process writes (:mod:`bot.ingest.parallel`).
+    ``forked``: those children, already started by the caller (the CLI starts them before it
+    loads the database code); this call ends them.
     """
-    if fork and body.size >= FORKED_MIN and hasattr(os, "fork"):
-        return _ingest_forked(ctx, body, source=source, target=target, now=now, on_bytes=on_bytes)
+    if forked is None and fork and worth_forking(body):
+        forked = ForkedIngest(body, settings=ctx.settings, target=target, now=now)
+    if forked is not None:
+        with forked:
+            return _ingest_forked(ctx, body, forked, source=source, now=now, on_bytes=on_bytes)
 
     def chunks() -> Iterator[bytes]:
         for chunk in body.chunks():
@@ -196,46 +194,36 @@ def ingest(
 def _ingest_forked(
     ctx: AppContext,
     body: Body,
+    forked: ForkedIngest,
     *,
     source: str,
-    target: str | None,
     now: datetime,
     on_bytes: Callable[[int], None] | None,
 ) -> IngestSummary:
-    def retain(parsed: Parsed) -> StoredObject:
-        # A store of the child's own: a client inherited across fork may share sockets.
-        store = open_evidence(ctx.settings)
-        return _retain_with(store, ctx, body, parsed, source=source, now=now)
-
+    if forked.now != now:
+        raise ValueError("the forked children were started for another ingest time")
     reported = 0
-    with (
-        ForkedParse(
-            body.chunks,
-            target=target,
-            max_problems=MAX_REPORTED_PROBLEMS,
-            retain=retain,
-            known=CommittedFingerprints(ctx.settings.database_url),
-        ) as forked,
-        transaction(ctx.sessions) as session,
-    ):
+    with transaction(ctx.sessions) as session:
         _serialize_ingests(session)
         widen_cache_for_bulk(session)
         scan_id = _insert_scan(session, body, source=source, now=now)
         pipeline = _pipeline(ctx, session, scan_id, now)
-        for sightings, read in forked.batches():
+        for sightings, read in forked.parse.batches():
             for sighting in sightings:
                 pipeline.add(sighting)
             if on_bytes is not None:
                 on_bytes(read - reported)
                 reported = read
-        if forked.parsed is None:
-            raise IngestRejectedError(forked.problems)
+        parsed = forked.parse.parsed
+        if parsed is None:
+            raise IngestRejectedError(forked.parse.problems)
+        forked.retention.provide(_metadata(ctx, parsed, source=source))
         pipeline.flush()
         try:
-            stored = forked.retained()
+            stored = forked.retention.result()
         except EvidenceStoreError as exc:
             raise _unavailable(exc) from exc
-        return _finish(session, pipeline, body, forked.parsed, stored, scan_id, source, now)
+        return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
 
 
 def _pipeline(ctx: AppContext, session: Session, scan_id: int, now: datetime) -> IngestPipeline:
