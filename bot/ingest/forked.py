@@ -2,18 +2,18 @@
 
 A CLI ingest of a large scan spends about as long parsing as writing, on one core. Here a
 child process (``os.fork``: it shares the loaded code and settings, nothing is re-imported)
-reads and parses the body, builds each finding's evidence, and retains the raw body in the
-evidence store; the parent receives batches of :class:`~bot.ingest.sightings.Sighting` and
-runs the pipeline. The child appends each message to an unlinked spool file and announces it
-on a pipe with its length: it can run ahead of the parent without either holding more than a
-batch in memory (a pipe alone holds 1 MiB, less than one batch with its evidence, and kept
-the two processes taking turns).
+reads and parses the body and builds the evidence of the findings that may be new; the parent
+receives batches of :class:`~bot.ingest.sightings.Sighting` and runs the pipeline. (The raw
+body is retained by a sibling, :mod:`bot.ingest.retainer`; :mod:`bot.ingest.parallel` starts
+both.) The child appends each message to an unlinked spool file and announces it on a pipe
+with its length: it can run ahead of the parent while neither holds more than a batch in
+memory (a pipe alone holds 1 MiB, less than one batch with its evidence, and kept the two
+processes taking turns).
 
 Only for a process with no other threads (the CLI): forking a multi-threaded server could
-copy a lock held by another thread. The parent's transaction decides everything: a body
-with invalid records is reported by the child and rejected by the parent; if the parent
-fails, the child is killed, and at worst a retained artifact is left with nothing pointing
-to it.
+copy a lock held by another thread. The parent's transaction decides everything: a body with
+invalid records is reported by the child and rejected by the parent, and a parent that fails
+kills the child.
 
 Messages are ``(kind, payload)`` pickles:
 
