@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Boolean, Date, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.database.types import UtcDateTime
@@ -127,6 +128,29 @@ def converter(session: Session, table: Table, column: str) -> Converter:
     return _converter(_column_type(table, column, dialect), dialect)
 
 
+def driver_rows(
+    session: Session, sql: str, params: Sequence[Any] = (), *, many: bool = False
+) -> list[Any]:
+    """Run ``sql`` (placeholders already in the driver's style) on the driver's own cursor in
+    the session's transaction: plain tuples back, and none of SQLAlchemy's per-statement
+    bookkeeping, which cost more than the statement for the small queries of a one-event
+    webhook ingest."""
+    connection = session.connection()
+    driver_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except driver_error as exc:
+        # The same exception classes as SQLAlchemy's own execution (IntegrityError, …).
+        raise DBAPIError.instance(sql, None, exc, driver_error) from exc
+    finally:
+        cursor.close()
+
+
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` fresh primary keys for rows about to be inserted, so dependent rows need not
     read them back. PostgreSQL draws them from the table's sequence; on SQLite the caller's
@@ -134,14 +158,14 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     underneath until these rows are in."""
     if count <= 0:
         return []
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(
+    if session.get_bind().dialect.name == "postgresql":
+        rows = driver_rows(
+            session,
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
             (table.name, count),
-        ).fetchall()
+        )
         return [int(row[0]) for row in rows]
-    top = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()  # noqa: S608
+    [(top,)] = driver_rows(session, f"SELECT max(id) FROM {table.name}")  # noqa: S608
     start = int(top or 0) + 1
     return list(range(start, start + count))
 
@@ -167,19 +191,12 @@ def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
     driver returns them (no SQLAlchemy type processing): callers read plain columns only."""
     if not values:
         return []
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         statement, params = sql.replace("{in}", "= ANY(%s)"), (list(values),)
     else:
         statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
         params = tuple(values)
-    # The driver's own cursor: plain tuples, no Row objects (a re-ingest reads a row per event).
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(statement, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return driver_rows(session, statement, params)
 
 
 def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:
@@ -187,10 +204,9 @@ def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) ->
     already in driver form (see :func:`to_db`)."""
     if not params:
         return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         sql = sql.replace("?", "%s")
-    connection.exec_driver_sql(sql, list(params))
+    driver_rows(session, sql, list(params), many=True)
 
 
 def insert_many(
@@ -203,14 +219,13 @@ def insert_many(
     """INSERT every row (all rows have the same keys) in one driver executemany."""
     if not rows:
         return
-    connection = session.connection()
-    dialect = connection.dialect.name
+    dialect = session.get_bind().dialect.name
     names = list(rows[0])
     marks = ", ".join([_placeholder(dialect)] * len(names))
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
     if conflict_do_nothing:
         sql += f" ON CONFLICT ({', '.join(conflict_do_nothing)}) DO NOTHING"
-    connection.exec_driver_sql(sql, _params(table, names, rows, dialect))
+    driver_rows(session, sql, _params(table, names, rows, dialect), many=True)
 
 
 def update_many(
@@ -225,10 +240,9 @@ def update_many(
     (``col = col + ?``) instead of replaced."""
     if not rows:
         return
-    connection = session.connection()
-    dialect = connection.dialect.name
+    dialect = session.get_bind().dialect.name
     mark = _placeholder(dialect)
     names = [n for n in rows[0] if n != key]
     sets = ", ".join(f"{n} = {n} + {mark}" if n in increments else f"{n} = {mark}" for n in names)
     sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}"  # noqa: S608
-    connection.exec_driver_sql(sql, _params(table, [*names, key], rows, dialect))
+    driver_rows(session, sql, _params(table, [*names, key], rows, dialect), many=True)

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.database.bulk import execute_many, json_text_converter, to_db
+from bot.database.bulk import driver_rows, execute_many, json_text_converter, to_db
 from bot.database.core import table_of
 from bot.events.chain import (
     GENESIS_HASH,
@@ -60,13 +60,12 @@ def _lock_and_read_head(session: Session) -> tuple[int, str]:
     if cached is not None and cached[0] is transaction:
         return cached[1], cached[2]
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_LOG_LOCK_ID})
-    head = session.execute(
-        select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)
-    ).first()
-    return (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+        driver_rows(session, "SELECT pg_advisory_xact_lock(%s)", (EVENT_LOG_LOCK_ID,))
+    rows = driver_rows(session, _HEAD_SQL)
+    return (0, GENESIS_HASH) if not rows else (int(rows[0][0]), str(rows[0][1]))
 
 
+_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = (
     "INSERT INTO events (seq, at, recorded_at, kind, ticket_id, finding_id, from_state, "
     "to_state, actor, source, external_id, details, prev_hash, hash) "

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.bulk import allocate_ids, execute_many, insert_sql, to_db
+from bot.database.bulk import allocate_ids, driver_rows, execute_many, insert_sql, to_db
 from bot.database.core import table_of, transaction, widen_cache_for_bulk
 from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
@@ -82,9 +81,10 @@ class EvidenceUnavailableError(Exception):
 def _kev_for_ingest(ctx: AppContext, session: Session) -> dict[str, KevFacts]:
     """The current catalog's lookup, cached per process until a new catalog becomes current
     (a stored catalog never changes, so its id is a safe cache key)."""
-    current = session.connection().exec_driver_sql(_CURRENT_KEV_SQL).scalar()
-    if current is None:
+    rows = driver_rows(session, _CURRENT_KEV_SQL)
+    if not rows:
         return {}
+    current = rows[0][0]
     cached = ctx.services.get("kev.lookup")
     if cached is not None and cached[0] == current:
         lookup: dict[str, KevFacts] = cached[1]
@@ -98,7 +98,7 @@ def _serialize_ingests(session: Session) -> None:
     """PostgreSQL: one ingest at a time, so two bodies carrying the same new finding cannot
     both insert it. (SQLite's BEGIN IMMEDIATE already serializes writers.)"""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_ID})
+        driver_rows(session, "SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK_ID,))
 
 
 def _metadata(ctx: AppContext, parsed: Parsed, *, source: str) -> dict[str, Any]:
