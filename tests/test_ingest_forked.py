@@ -243,7 +243,8 @@ def test_retention_runs_while_the_body_is_parsed(
         lambda checked, metadata: retain_scan(ctx.evidence, checked, now=now, metadata=metadata),
     ) as retention:
         retention.provide({"target": "https://app.example.com", "container": "jsonl"})
-        stored = retention.result()
+        stored, facts = retention.result()
+    assert (facts.sha256, facts.size) == (body.sha256, body.size)
     artifact = Path(stored.uri.removeprefix("file://")).read_bytes()
     assert artifact.startswith(b'{"body":"')
     assert read_retained_body(artifact) == body._path.read_bytes()

@@ -13,6 +13,7 @@ import hmac
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -60,6 +61,14 @@ class BodyDigest:
         return self._sha.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class BodyFacts:
+    """What the scan row records of a body: its sha256 and size."""
+
+    sha256: str
+    size: int
+
+
 class Body:
     """A spooled body that can be read several times (parse, then retain)."""
 
@@ -94,6 +103,10 @@ class Body:
     @property
     def size(self) -> int:
         return self.digest.size
+
+    @property
+    def facts(self) -> BodyFacts:
+        return BodyFacts(self.sha256, self.size)
 
     def close(self) -> None:
         self._spool.close()

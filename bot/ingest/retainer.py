@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
-from bot.ingest.body import Body, BodyDigest
+from bot.ingest.body import Body, BodyDigest, BodyFacts
 from bot.ingest.forked import ForkedParserError, read_message, write_message
 from integrations.evidence import EvidenceStoreError, StoredObject
 
@@ -60,7 +60,9 @@ class ForkedRetention:
         with contextlib.suppress(BrokenPipeError):
             write_message(self._to_child, "metadata", dict(metadata))
 
-    def result(self) -> StoredObject:
+    def result(self) -> tuple[StoredObject, BodyFacts]:
+        """The stored artifact, and the body's digest (the child read the whole body, so the
+        parent never has to)."""
         message = read_message(self._from_child)
         self._finished = True
         if message is None:
@@ -150,7 +152,7 @@ def _child(  # pragma: no cover - runs in the child process
         inbox = _Inbox(inbox_fd)
         try:
             stored = retain(_CheckedBody(body, inbox), inbox.wait_metadata)
-            write_message(outbox_fd, "stored", stored)
+            write_message(outbox_fd, "stored", (stored, body.facts))
         except RetentionCancelledError:
             pass
         except EvidenceStoreError as exc:

@@ -20,7 +20,7 @@ from bot.database.core import table_of, transaction, widen_cache_for_bulk
 from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
-from bot.ingest.body import Body
+from bot.ingest.body import Body, BodyFacts
 from bot.ingest.forked import MAX_REPORTED_PROBLEMS, Parsed, read_stream
 from bot.ingest.parallel import ForkedIngest, worth_forking
 from bot.ingest.pipeline import IngestPipeline
@@ -174,21 +174,21 @@ def ingest(
         stored = _retain(ctx, body, parsed, source=source, now=now)
         with transaction(ctx.sessions) as session:
             _serialize_ingests(session)
-            scan_id = _insert_scan(session, body, source=source, now=now)
+            scan_id = _insert_scan(session, body.facts, source=source, now=now)
             pipeline = _pipeline(ctx, session, scan_id, now)
             for result in results:
                 pipeline.add(result)
             pipeline.flush()
-            return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
+            return _finish(session, pipeline, body.facts, parsed, stored, scan_id, source, now)
     with transaction(ctx.sessions) as session:
         _serialize_ingests(session)
         widen_cache_for_bulk(session)
-        scan_id = _insert_scan(session, body, source=source, now=now)
+        scan_id = _insert_scan(session, body.facts, source=source, now=now)
         pipeline = _pipeline(ctx, session, scan_id, now)
         parsed = _read(stream, pipeline.add)
         pipeline.flush()
         stored = _retain(ctx, body, parsed, source=source, now=now)
-        return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
+        return _finish(session, pipeline, body.facts, parsed, stored, scan_id, source, now)
 
 
 def _ingest_forked(
@@ -206,7 +206,9 @@ def _ingest_forked(
     with transaction(ctx.sessions) as session:
         _serialize_ingests(session)
         widen_cache_for_bulk(session)
-        scan_id = _insert_scan(session, body, source=source, now=now)
+        # The body's digest comes from the retaining child at the end (it reads the whole
+        # body anyway); until then the scan row holds its size only.
+        scan_id = _insert_scan(session, BodyFacts("", body.size), source=source, now=now)
         pipeline = _pipeline(ctx, session, scan_id, now)
         for sightings, read in forked.parse.batches():
             for sighting in sightings:
@@ -220,17 +222,17 @@ def _ingest_forked(
         forked.retention.provide(_metadata(ctx, parsed, source=source))
         pipeline.flush()
         try:
-            stored = forked.retention.result()
+            stored, facts = forked.retention.result()
         except EvidenceStoreError as exc:
             raise _unavailable(exc) from exc
-        return _finish(session, pipeline, body, parsed, stored, scan_id, source, now)
+        return _finish(session, pipeline, facts, parsed, stored, scan_id, source, now)
 
 
 def _pipeline(ctx: AppContext, session: Session, scan_id: int, now: datetime) -> IngestPipeline:
     return IngestPipeline(ctx, session, scan_id, now, _kev_for_ingest(ctx, session))
 
 
-def _insert_scan(session: Session, body: Body, *, source: str, now: datetime) -> int:
+def _insert_scan(session: Session, facts: BodyFacts, *, source: str, now: datetime) -> int:
     """The scan row, first: findings point at it. Its counts are filled in by ``_finish``."""
     scans = table_of(Scan)
     [scan_id] = allocate_ids(session, scans, 1)
@@ -244,8 +246,8 @@ def _insert_scan(session: Session, body: Body, *, source: str, now: datetime) ->
                 source,
                 "nuclei",
                 "unknown",
-                body.sha256,
-                body.size,
+                facts.sha256,
+                facts.size,
                 *(0,) * 7,
             )
         ],
@@ -256,7 +258,7 @@ def _insert_scan(session: Session, body: Body, *, source: str, now: datetime) ->
 def _finish(
     session: Session,
     pipeline: IngestPipeline,
-    body: Body,
+    facts: BodyFacts,
     parsed: Parsed,
     stored: StoredObject,
     scan_id: int,
@@ -277,11 +279,14 @@ def _finish(
     scans = table_of(Scan)
     execute_many(
         session,
-        "UPDATE scans SET target = ?, container = ?, scan_metadata = ?, artifact_uri = ?, "
-        "artifact_key = ?, findings = ?, new = ?, duplicate = ?, reopened = ?, "
-        "escalated_kev = ?, tickets_opened = ?, ignored = ? WHERE id = ?",
+        "UPDATE scans SET sha256 = ?, size_bytes = ?, target = ?, container = ?, "
+        "scan_metadata = ?, artifact_uri = ?, artifact_key = ?, findings = ?, new = ?, "
+        "duplicate = ?, reopened = ?, escalated_kev = ?, tickets_opened = ?, ignored = ? "
+        "WHERE id = ?",
         [
             (
+                facts.sha256,
+                facts.size,
                 parsed.target,
                 parsed.container,
                 to_db(session, scans, "scan_metadata", parsed.scan_metadata),
@@ -309,8 +314,8 @@ def _finish(
                     **summary.as_dict(),
                     "new_below_threshold": counts.new_below_threshold,
                     "target": parsed.target,
-                    "sha256": body.sha256,
-                    "size": body.size,
+                    "sha256": facts.sha256,
+                    "size": facts.size,
                     "container": parsed.container,
                     "artifact": stored.uri,
                     "via": source,
