@@ -282,3 +282,49 @@ def test_a_group_opened_in_one_batch_takes_its_earliest_due_date(ctx: AppContext
     ingest_bytes(ctx, body, now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     (ticket,) = tickets(ctx)
     assert ticket.due_date == date(2026, 4, 21)  # 2026-02-20 + 60 days (high)
+
+
+def test_a_regression_whose_cve_entered_kev_meanwhile_reopens_escalated(
+    ctx: AppContext,
+) -> None:
+    """Resolved while its CVE was not known exploited; the catalog then lists the CVE (which
+    reaches open findings only); the finding comes back: the ticket reopens as critical/KEV,
+    due within the KEV window from the reappearance rather than on the old high schedule."""
+    from bot.database.core import transaction
+    from bot.kev.flows import load_catalog
+    from integrations.kev import load_catalog_file
+    from tests.conftest import DATA
+
+    cve = "CVE-2026-20001"  # in tests/data/kev/removal_before_2026.02.01.json
+    ingest_bytes(ctx, jsonl([record("rce", severity="high", cves=[cve])]), now=NOW)
+    [ticket] = tickets(ctx)
+    set_ticket_status(ctx, ticket.id, "resolved", at=NOW + timedelta(days=2))
+    with transaction(ctx.sessions) as session:
+        load_catalog(
+            ctx,
+            session,
+            load_catalog_file(DATA / "kev" / "removal_before_2026.02.01.json"),
+            now=NOW + timedelta(days=3),
+        )
+    [finding] = findings(ctx)
+    assert (finding.severity, finding.kev) == ("high", False)  # resolved: left alone
+
+    back = NOW + timedelta(days=10)
+    summary = ingest_bytes(ctx, jsonl([record("rce", severity="high", cves=[cve])]), now=back)
+    assert (summary.reopened, summary.duplicate) == (1, 0)
+    [finding] = findings(ctx)
+    assert (finding.status, finding.severity, finding.kev) == ("open", "critical", True)
+    # restarted at the reappearance: high would be +60 days; KEV gives +30
+    assert finding.due_date == (back + timedelta(days=30)).date()
+    [ticket] = tickets(ctx)
+    assert (ticket.status, ticket.severity, ticket.kev) == ("open", "critical", True)
+    assert ticket.due_date == finding.due_date
+    assert kinds(ctx)[-5:] == [
+        "ticket.reopened",
+        "finding.escalated",
+        "ticket.due_changed",
+        "ticket.escalated",
+        "scan.ingested",
+    ]
+    [escalated] = events(ctx, "finding.escalated")
+    assert escalated.details["reason"] == "kev"

@@ -188,12 +188,8 @@ class IngestPipeline:
             finding, group = full[fp], groups[fp]
             if finding.status == "resolved":
                 regressions.append((finding, group))
-                continue
-            fact = None if finding.kev else self._kev_for(finding_cves(finding))
-            if fact is not None or severity_rank(group.last.severity) != severity_rank(
-                finding.reported_severity
-            ):
-                escalations.append((finding, group, fact))
+            else:
+                self._judge_severity(finding, group, escalations)
         if regressions:
             self.counts.reopened += len(regressions)
             self.counts.duplicate -= len(regressions)
@@ -203,8 +199,29 @@ class IngestPipeline:
                     reappeared[finding.ticket_id] = min(when, group.seen_at)
             self._reopen_findings(regressions)
             self._reopen_tickets(reappeared)
+            # Open again, a regression is judged like any open finding, from its restarted
+            # clock: a CVE that entered KEV while it was resolved, or a higher reported
+            # severity, escalates it now rather than at the next catalog or scan.
+            for finding in self.session.execute(
+                select(*KNOWN_COLUMNS).where(
+                    Finding.fingerprint.in_([f.fingerprint for f, _ in regressions])
+                )
+            ):
+                self._judge_severity(finding, groups[finding.fingerprint], escalations)
         if escalations:
             self._apply_severity_changes(escalations)
+
+    def _judge_severity(
+        self,
+        finding: Any,
+        group: _Group,
+        escalations: list[tuple[Finding, _Group, KevFacts | None]],
+    ) -> None:
+        fact = None if finding.kev else self._kev_for(finding_cves(finding))
+        if fact is not None or severity_rank(group.last.severity) != severity_rank(
+            finding.reported_severity
+        ):
+            escalations.append((finding, group, fact))
 
     def _is_news(self, known: _Known, group: _Group) -> bool:
         """More than a sighting: a regression, a severity change or a CVE now in KEV."""
