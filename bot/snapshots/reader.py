@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.events.chain import (
@@ -37,9 +37,7 @@ from bot.snapshots.replay import LogState, Replayer
 
 BATCH = 10_000
 _NAMES = ("seq", *HASHED_FIELDS, "prev_hash", "hash")
-_SQL = text(
-    f"SELECT {', '.join(_NAMES)} FROM events WHERE seq <= :upto ORDER BY seq"  # noqa: S608 - constant names
-).execution_options(stream_results=True, max_row_buffer=BATCH)
+_SQL = f"SELECT {', '.join(_NAMES)} FROM events WHERE seq <= ? ORDER BY seq"  # noqa: S608
 
 
 def head_before(session: Session, cutoff: datetime) -> tuple[int, str]:
@@ -119,16 +117,27 @@ def _hash_input(
 
 
 def stream_raw(session: Session, *, upto_seq: int) -> Iterator[Any]:
-    """Raw driver rows (columns in ``_NAMES`` order) with ``seq <= upto_seq``, oldest first."""
-    result = session.connection().execute(_SQL, {"upto": upto_seq})
+    """Raw driver rows (columns in ``_NAMES`` order) with ``seq <= upto_seq``, oldest first.
+
+    Straight from the driver's cursor, as plain tuples: building a SQLAlchemy row for each of
+    a million events cost more than reading it. On PostgreSQL a named (server-side) cursor
+    streams them; SQLite's cursor steps through the result as it is fetched."""
+    connection = session.connection()
+    dbapi = connection.connection
+    if connection.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="slabot_event_log")
+        cursor.execute(_SQL.replace("?", "%s"), (upto_seq,))
+    else:
+        cursor = dbapi.cursor()
+        cursor.execute(_SQL, (upto_seq,))
     try:
         while True:
-            chunk = result.fetchmany(BATCH)
+            chunk = cursor.fetchmany(BATCH)
             if not chunk:
                 return
             yield from chunk
     finally:
-        result.close()
+        cursor.close()
 
 
 def stream_rows(session: Session, *, upto_seq: int) -> Iterator[dict[str, Any]]:
