@@ -100,7 +100,7 @@ def test_forked_ingest_matches_in_process(
     again = ingest(ctx, body, source="cli", target=None, now=later, fork=True)
     forked_state = snapshot_of(ctx)
     [first_artifact, _] = evidence_files(ctx)
-    assert read_retained_body(first_artifact.read_bytes()) == body._path.read_bytes()
+    assert read_retained_body(first_artifact.read_bytes()) == body.path.read_bytes()
     assert no_children_left()
 
     # the same bodies, parsed in this process, on an empty database
@@ -247,7 +247,7 @@ def test_retention_runs_while_the_body_is_parsed(
     assert (facts.sha256, facts.size) == (body.sha256, body.size)
     artifact = Path(stored.uri.removeprefix("file://")).read_bytes()
     assert artifact.startswith(b'{"body":"')
-    assert read_retained_body(artifact) == body._path.read_bytes()
+    assert read_retained_body(artifact) == body.path.read_bytes()
     envelope = json.loads(artifact)["envelope"]
     assert envelope["target"] == "https://app.example.com"
     assert envelope["body_sha256"] == body.sha256
