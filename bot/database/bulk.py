@@ -199,6 +199,20 @@ def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
     return driver_rows(session, statement, params)
 
 
+def execute_in(session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
+    """One statement for a whole set: ``sql`` has ``?`` placeholders for ``params`` and
+    ``{in}`` for membership in ``values`` (as in :func:`fetch_in`). An ``UPDATE … WHERE id
+    {in}`` of a batch is several times faster than a row-by-row ``executemany``."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        statement = sql.replace("?", "%s").replace("{in}", "= ANY(%s)")
+        driver_rows(session, statement, (*params, list(values)))
+    else:
+        statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
+        driver_rows(session, statement, (*params, *values))
+
+
 def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:
     """``sql`` written with ``?`` placeholders, run by the driver's executemany with tuples
     already in driver form (see :func:`to_db`)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -19,11 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.bulk import (
-    execute_many,
-    fetch_in,
-    to_db,
-)
+from bot.database.bulk import execute_in, fetch_in, to_db
 from bot.database.core import table_of
 from bot.findings.models import Finding
 from bot.findings.rules import KevFacts, initial_due
@@ -161,17 +156,18 @@ class IngestPipeline:
     def _update_known(self, groups: dict[str, _Group], known: dict[str, _Known]) -> None:
         if not groups:
             return
-        findings = table_of(Finding)
-        last_seen = to_db(self.session, findings, "last_seen", self.now)
-        execute_many(
-            self.session,
-            "UPDATE findings SET last_seen = ?, last_scan_id = ?, "
-            "occurrences = occurrences + ? WHERE id = ?",
-            sorted(
-                ((last_seen, self.scan_id, g.count, known[fp][1]) for fp, g in groups.items()),
-                key=itemgetter(3),
-            ),
-        )
+        last_seen = to_db(self.session, table_of(Finding), "last_seen", self.now)
+        ids_by_count: dict[int, list[int]] = {}
+        for fp, group in groups.items():
+            ids_by_count.setdefault(group.count, []).append(known[fp][1])
+        for count, ids in ids_by_count.items():  # nearly always one: seen once in the batch
+            execute_in(
+                self.session,
+                "UPDATE findings SET last_seen = ?, last_scan_id = ?, "
+                "occurrences = occurrences + ? WHERE id {in}",
+                (last_seen, self.scan_id, count),
+                sorted(ids),
+            )
         news = [fp for fp, group in groups.items() if self._is_news(known[fp], group)]
         if not news:
             return
