@@ -105,12 +105,10 @@ def test_corpus_file_ingests(ctx: AppContext, now: datetime, name: str) -> None:
     assert rows["scans"] == 1
     assert rows["findings"] == n_new
     assert rows["tickets"] == n_tickets
-    ticketed = [f for f in findings(ctx) if f.ticket_id is not None]
-    # a finding.new event for each finding that carries an obligation (a ticket); the ones
-    # below the threshold are counted in the scan's event
-    assert {e.finding_id for e in events(ctx, "finding.new")} == {f.id for f in ticketed}
+    assert len(events(ctx, "finding.new")) == n_new
     assert len(events(ctx, "ticket.opened")) == n_tickets
     [scan_event] = events(ctx, "scan.ingested")
+    ticketed = [f for f in findings(ctx) if f.ticket_id is not None]
     assert scan_event.details["new_below_threshold"] == n_new - len(ticketed)
     assert len(evidence_files(ctx)) == 1
     # every ticket is critical/high/medium; every finding below medium has no ticket

@@ -194,8 +194,8 @@ def test_below_min_severity_is_stored_without_ticket(ctx: AppContext) -> None:
     assert counts(ctx)["tickets"] == 0
     assert all(f.ticket_id is None and f.due_date is None for f in findings(ctx))
     assert events(ctx, "ticket.opened") == []
-    # no obligation, so no event each: the scan's event counts them
-    assert events(ctx, "finding.new") == []
+    assert {e.finding_id for e in events(ctx, "finding.new")} == {f.id for f in findings(ctx)}
+    assert all(e.ticket_id is None for e in events(ctx, "finding.new"))
     [scan_event] = events(ctx, "scan.ingested")
     assert scan_event.details["new_below_threshold"] == 2
 

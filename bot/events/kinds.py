@@ -7,10 +7,10 @@ status changes always set ``to_state`` (and ``from_state`` where known).
 scan.ingested              details: findings,new,duplicate,reopened,escalated_kev,tickets_opened,
                            ignored,new_below_threshold,target,sha256,size,container,artifact,
                            via,scan_id (new_below_threshold: new findings under the ticket
-                           threshold, which get no finding.new of their own)
+                           threshold: stored, no ticket)
 scan.missed                details: target, window_start, window_end, cron
-finding.new                a new finding that opens or joins a ticket; finding_id, ticket_id;
-                           details: fingerprint,template_id,asset,matcher_name,severity,
+finding.new                finding_id, ticket_id (none below the ticket threshold); details:
+                           fingerprint,template_id,asset,matcher_name,severity,
                            reported_severity,cve_ids,due_date,scan_id
 finding.escalated          from_state/to_state = severities; details: reason ("kev"|"higher
                            severity reported"), catalog_version, old_due_date,new_due_date, …

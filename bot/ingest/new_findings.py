@@ -162,32 +162,29 @@ def insert_new(self: IngestPipeline, fresh: dict[str, _Group]) -> None:
         )
         evidence_rows.append((fid, w.json_text(evidence_text(new.group.last))))
         cve_rows.extend((fid, cve) for cve in cve_ids)
-        if new.due is None:
-            # Below the ticket threshold: no obligation, so no event of its own; the scan's
-            # event counts it, and an escalation later records it with its ticket.
+        if new.due is None:  # below the ticket threshold: stored, no ticket
             self.counts.new_below_threshold += 1
-        else:
-            new_events.append(
-                NewEvent(
-                    kind="finding.new",
-                    at=seen_at,
-                    source=self.source,
-                    finding_id=fid,
-                    ticket_id=ticket_id,
-                    to_state="open",
-                    details={
-                        "fingerprint": result.fingerprint,
-                        "template_id": result.template_id,
-                        "asset": result.asset,
-                        "matcher_name": result.matcher_name,
-                        "severity": new.severity,
-                        "reported_severity": result.severity,
-                        "cve_ids": cve_ids,
-                        "due_date": new.due,
-                        "scan_id": self.scan_id,
-                    },
-                )
+        new_events.append(
+            NewEvent(
+                kind="finding.new",
+                at=seen_at,
+                source=self.source,
+                finding_id=fid,
+                ticket_id=ticket_id,
+                to_state="open",
+                details={
+                    "fingerprint": result.fingerprint,
+                    "template_id": result.template_id,
+                    "asset": result.asset,
+                    "matcher_name": result.matcher_name,
+                    "severity": new.severity,
+                    "reported_severity": result.severity,
+                    "cve_ids": cve_ids,
+                    "due_date": new.due,
+                    "scan_id": self.scan_id,
+                },
             )
+        )
         if fact is not None:
             self.counts.escalated_kev += 1
             new_events.append(
