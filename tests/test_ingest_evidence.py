@@ -23,6 +23,7 @@ from tests.helpers_ingest import (
     events,
     evidence_files,
     evidence_root,
+    findings,
     ingest_bytes,
     jsonl,
     record,
@@ -166,3 +167,32 @@ def test_large_body_is_streamed_to_the_store_byte_exact(ctx: AppContext, tail: b
 
 
 T0_BIG = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def test_nul_characters_never_reach_the_database(ctx: AppContext) -> None:
+    """PostgreSQL's text and JSONB cannot hold NUL: it is dropped from everything stored (ids,
+    names, assets, evidence, scan metadata), and the raw body keeps it byte-exact."""
+    rec = record(
+        "nul\u0000-template",
+        severity="high",
+        matched_at="https://nul\u0000.example.com/x",
+        name="Name\u0000",
+        meta={"user\u0000": "ad\u0000min", "nested": [{"k\u0000": "v\u0000"}]},
+        **{"extracted-results": ["tok\u0000en"], "matcher-name": "m\u0000"},
+    )
+    rec["info"]["tags"] = ["a\u0000b"]
+    envelope = {"scan_metadata": {"target": "https://t\u0000.example.com"}, "findings": [rec]}
+    data = json.dumps(envelope).encode()
+    summary = ingest_bytes(ctx, data, now=NOW)
+    assert (summary.new, summary.tickets_opened) == (1, 1)
+    [finding] = findings(ctx)
+    assert finding.template_id == "nul-template"
+    assert finding.asset == "https://nul.example.com"
+    assert finding.matcher_name == "m"
+    details = finding.details
+    assert details["meta"] == {"user": "admin", "nested": [{"k": "v"}]}
+    assert details["extracted_results"] == ["token"] and details["tags"] == ["ab"]
+    [scan] = scans(ctx)
+    assert scan.target == "https://t.example.com"
+    _, artifact = retained(ctx)
+    assert read_retained_body(artifact) == data  # the NULs are kept in the evidence file

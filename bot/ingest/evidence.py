@@ -25,6 +25,18 @@ def _excerpt(text: str | None, limit: int) -> str | None:
     return text[:limit] + ("\n[… truncated]" if len(text) > limit else "")
 
 
+def without_nul(value: Any) -> Any:
+    """Arbitrary JSON (``meta``, scan metadata) with NUL characters dropped from every key and
+    string: PostgreSQL's text and JSONB cannot hold them (the raw body keeps them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 def finding_details(result: NucleiResult) -> dict[str, Any]:
     return {
         "matched_at": result.matched_at,
@@ -38,7 +50,7 @@ def finding_details(result: NucleiResult) -> dict[str, Any]:
         "cvss_metrics": result.cvss_metrics,
         "epss_score": result.epss_score,
         "extracted_results": [e[:500] for e in result.extracted_results[:10]],
-        "meta": dict(result.meta),
+        "meta": without_nul(result.meta),
         "request": _excerpt(result.request, REQUEST_EXCERPT),
         "response": _excerpt(result.response, RESPONSE_EXCERPT),
         "curl_command": _excerpt(result.curl_command, REQUEST_EXCERPT),

@@ -21,6 +21,7 @@ from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
 from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body, BodyFacts
+from bot.ingest.evidence import without_nul
 from bot.ingest.forked import MAX_REPORTED_PROBLEMS, Parsed, read_stream
 from bot.ingest.parallel import ForkedIngest, worth_forking
 from bot.ingest.pipeline import IngestPipeline
@@ -287,9 +288,9 @@ def _finish(
             (
                 facts.sha256,
                 facts.size,
-                parsed.target,
+                without_nul(parsed.target),
                 parsed.container,
-                to_db(session, scans, "scan_metadata", parsed.scan_metadata),
+                to_db(session, scans, "scan_metadata", without_nul(parsed.scan_metadata)),
                 stored.uri,
                 stored.key,
                 summary.findings,
@@ -313,7 +314,7 @@ def _finish(
                 details={
                     **summary.as_dict(),
                     "new_below_threshold": counts.new_below_threshold,
-                    "target": parsed.target,
+                    "target": without_nul(parsed.target),
                     "sha256": facts.sha256,
                     "size": facts.size,
                     "container": parsed.container,

@@ -16,7 +16,8 @@ Asset normalization (:func:`normalize_asset`) turns one location string into
 * a string with no scheme keeps its ``host:port`` shape (``example.com:22``) and a bare domain
   stays a bare domain;
 * garbage never raises: ``/http://dvwa_dvwa_1/`` is recovered as ``http://dvwa_dvwa_1``, and a
-  string with no recognisable host normalizes to its own stripped, lower-cased text.
+  string with no recognisable host normalizes to its own stripped, lower-cased text;
+* NUL characters are dropped (no host has them, and PostgreSQL cannot store them).
 
 :func:`select_asset` picks the source for a record: ``matched-at`` on its own (so every nuclei
 version gives the same asset for the same ``matched-at``), else ``host`` combined with the
@@ -135,7 +136,7 @@ def normalize_asset(
     """
     if not value:
         return ""
-    text = value.strip()
+    text = value.replace("\x00", "").strip()  # NUL: never part of a host, and unstorable
     if not text:
         return ""
     hint = scheme.strip().lower() if isinstance(scheme, str) else ""
