@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     evidence_retention_days: int = Field(default=400, ge=1, le=36500)
 
     timezone: str = "UTC"
+    # When the weekly snapshot of the previous ISO week is written (UTC cron).
+    snapshot_cron: str = "0 2 * * 1"
     max_body_bytes: int = Field(default=50 * MIB, ge=1024)
     max_decompressed_bytes: int = Field(default=200 * MIB, ge=1024)
     job_lease_seconds: int = Field(default=300, ge=5)
@@ -91,6 +93,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("snapshot_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
         return value
 
     @field_validator("database_url")

@@ -98,6 +98,9 @@ def test_unknown_tracker_timezone_and_bad_urls_are_named() -> None:
         "SLABOT_EVIDENCE_URL: must start with file:// or s3://, got 'ftp://x'"
     ]
     assert problems(evidence_retention_days="0")[0].startswith("SLABOT_EVIDENCE_RETENTION_DAYS:")
+    assert problems(snapshot_cron="every monday") == [
+        "SLABOT_SNAPSHOT_CRON: not a cron expression: 'every monday'"
+    ]
 
 
 def test_missing_policy_file_is_named(tmp_path: Path) -> None:

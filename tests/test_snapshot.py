@@ -236,3 +236,22 @@ def test_clock_schedules_the_previous_week_once(ctx: AppContext) -> None:
         assert session.scalar(select(func.count()).select_from(Snapshot)) == 1
         job = session.scalar(select(Job).where(Job.kind == "snapshot.weekly"))
         assert job is not None and job.state == "done"
+
+
+def test_the_schedule_follows_the_snapshot_cron_setting(ctx: AppContext) -> None:
+    """SLABOT_SNAPSHOT_CRON moves the run; each run still covers the previous ISO week."""
+    import dataclasses
+
+    friday_evening = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"snapshot_cron": "30 18 * * 5"})
+    )
+    monday_run = datetime(2026, 1, 12, 2, 5, tzinfo=UTC)  # the default would fire here
+    with transaction(ctx.sessions) as session:
+        # the latest Friday-18:30 run before this Monday was on 9 January: week 1's snapshot
+        assert schedule_weekly_snapshot(friday_evening, session, monday_run) == 1
+        job = session.scalar(select(Job).where(Job.kind == "snapshot.weekly"))
+        assert job is not None and job.payload == {"week": "2026-W01"}
+    with transaction(ctx.sessions) as session:
+        later = datetime(2026, 1, 16, 18, 30, tzinfo=UTC)  # the next Friday's run: week 2
+        assert schedule_weekly_snapshot(friday_evening, session, later) == 1
+        assert schedule_weekly_snapshot(friday_evening, session, later) == 0

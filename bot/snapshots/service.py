@@ -5,8 +5,8 @@
 write date), records the ``snapshots`` row (unique per week), appends ``snapshot.written`` and
 queues ``notify.snapshot``. Writing a week again answers with the existing object's URI.
 
-There is no snapshot-cron setting yet: the schedule is the module constant ``SNAPSHOT_CRON``
-(default Monday 02:00 UTC, covering the previous ISO week).
+The schedule is ``SLABOT_SNAPSHOT_CRON`` (UTC; default Monday 02:00): each run covers the
+ISO week before it, so a run can never snapshot a week that is not over.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bot.snapshots.models import Snapshot
 from bot.snapshots.weeks import IsoWeek, WeekFormatError
 from integrations.evidence import EvidenceStore, EvidenceStoreError, StoredObject
 
-SNAPSHOT_CRON = "0 2 * * 1"
+SNAPSHOT_CRON = "0 2 * * 1"  # the setting's default, for callers without a context
 SNAPSHOT_JOB = "snapshot.weekly"
 NOTIFY_SNAPSHOT = "notify.snapshot"
 
@@ -200,7 +200,7 @@ def due_week(now: datetime, cron: str = SNAPSHOT_CRON) -> IsoWeek:
 def schedule_weekly_snapshot(ctx: AppContext, session: Session, now: datetime) -> int:
     """Clock scheduler: once ``now`` is past the run time, queue the previous week's snapshot
     (key ``snapshot:<YYYY-Www>``; a second clock inserts nothing)."""
-    week = due_week(now)
+    week = due_week(now, ctx.settings.snapshot_cron)
     return int(
         enqueue(
             session,
