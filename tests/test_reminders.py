@@ -386,3 +386,69 @@ def test_parent_refresh_failure_does_not_repeat_the_reply(
     run_tick(sctx, at(D("2026-03-16")))
     assert len(posts(fake_slack, ticket.id)) == 3
     assert {j.state for j in job_rows(sctx, "notify.reminder")} == {"done"}
+
+
+def test_two_workers_opening_the_same_thread_post_one_parent(
+    sctx: AppContext, fake_slack: FakeSlack
+) -> None:
+    """The open slot and the next slot of a brand-new ticket run on two workers at once: the
+    second waits while the first posts the ticket's first message, then replies in its
+    thread."""
+    from bot.jobs.errors import RetryableJobError
+    from bot.jobs.service import claim, enqueue
+    from bot.notifications.factory import get_notifier
+    from bot.notifications.reminders import send_reminder
+
+    ticket = open_ticket(sctx, template="race", severity="critical", now=T0)
+    now = at(D("2026-03-09"))
+    with transaction(sctx.sessions) as session:
+        for slot, kind in (("open", "open"), ("2026-03-09", "reminder")):
+            enqueue(
+                session,
+                kind="notify.reminder",
+                key=f"race:{slot}",
+                now=now,
+                payload={"ticket_id": ticket.id, "slot": slot, "kind": kind},
+            )
+    with transaction(sctx.sessions) as session:
+        [first] = claim(session, worker_id="w1", now=now, lease=timedelta(minutes=5))
+        [second] = claim(session, worker_id="w2", now=now, lease=timedelta(minutes=5))
+
+    notifier = get_notifier(sctx)
+    real_post = notifier.post
+    interleaved: list[str] = []
+
+    def post_while_the_other_worker_runs(*args: object, **kwargs: object) -> object:
+        if not interleaved:  # the first job is about to post the parent: the second runs now
+            with pytest.raises(RetryableJobError, match="opening its Slack thread") as waited:
+                send_reminder(sctx, second, now)
+            interleaved.append(str(waited.value))
+        return real_post(*args, **kwargs)  # type: ignore[arg-type]
+
+    notifier.post = post_while_the_other_worker_runs  # type: ignore[method-assign]
+    try:
+        send_reminder(sctx, first, now)
+    finally:
+        notifier.post = real_post  # type: ignore[method-assign]
+    assert len(interleaved) == 1
+    send_reminder(sctx, second, now)  # its retry: the thread exists now
+
+    parent, reply = posts(fake_slack, ticket.id)
+    opened = get_ticket(sctx, ticket.id)
+    assert "thread_ts" not in parent and reply["thread_ts"] == opened.slack_thread_ts
+    assert opened.slack_thread_ts is not None and not opened.slack_thread_ts.startswith("claim:")
+
+
+def test_a_failed_first_post_releases_the_thread_claim(
+    sctx: AppContext, fake_slack: FakeSlack
+) -> None:
+    ticket = open_ticket(sctx, template="release", severity="critical", now=T0)
+    fake_slack.ratelimit_next(1, retry_after=30, method="chat.postMessage")
+    run_tick(sctx, T0)  # the first post is rate limited: nothing posted, nothing claimed
+    assert get_ticket(sctx, ticket.id).slack_thread_ts is None
+    run_tick(sctx, T0 + timedelta(minutes=5))  # the retry opens the thread
+    [parent] = posts(fake_slack, ticket.id)
+    assert "thread_ts" not in parent
+    opened = get_ticket(sctx, ticket.id).slack_thread_ts
+    assert opened is not None and not opened.startswith("claim:")
+    assert {j.state for j in job_rows(sctx, "notify.reminder")} == {"done"}

@@ -19,6 +19,7 @@ from bot.database.core import transaction
 from bot.jobs.errors import PermanentJobError, RetryableJobError
 from bot.jobs.models import Job
 from bot.jobs.service import ClaimedJob
+from bot.tickets.models import Ticket
 from integrations.slack import NotifierError, PostedMessage
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ def location(posted: PostedMessage) -> str:
 def split_location(value: str) -> tuple[str, str]:
     channel, _, ts = value.partition(":")
     return channel, ts
+
+
+# A ticket's slack_thread_ts while a job is posting its first message ("claim:<job>:<epoch>").
+CLAIM_PREFIX = "claim:"
+
+
+def thread_of(ticket: Ticket) -> str | None:
+    """The ticket's Slack thread, if its first message has been posted."""
+    ts = ticket.slack_thread_ts
+    return None if ts is None or ts.startswith(CLAIM_PREFIX) else ts
 
 
 def done_steps(job: ClaimedJob) -> dict[str, str]:

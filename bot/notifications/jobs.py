@@ -16,7 +16,7 @@ from bot.database.core import transaction
 from bot.jobs.errors import PermanentJobError
 from bot.jobs.service import ClaimedJob
 from bot.notifications.cards import ticket_card
-from bot.notifications.delivery import best_effort, location, once, split_location
+from bot.notifications.delivery import best_effort, location, once, split_location, thread_of
 from bot.notifications.factory import get_notifier, team_channel
 from bot.tickets.models import Ticket
 from integrations.slack import (
@@ -82,7 +82,7 @@ def notify_ticket(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
     card = ticket_card(ctx, ticket, now=now)
     notifier = get_notifier(ctx)
     message = reminder_message(card, kind="kev_escalation", mention_user_id=None)
-    channel, thread_ts = ticket.slack_channel, ticket.slack_thread_ts
+    channel, thread_ts = ticket.slack_channel, thread_of(ticket)
     if channel and thread_ts:
         once(
             ctx,

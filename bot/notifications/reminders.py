@@ -10,7 +10,7 @@ sends one message, not a burst), enqueues one job per slot with the idempotency 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -20,10 +20,18 @@ from bot.context import AppContext
 from bot.database.core import table_of, transaction
 from bot.events import kinds
 from bot.events.service import NewEvent, append_event
-from bot.jobs.errors import PermanentJobError
+from bot.jobs.errors import PermanentJobError, RetryableJobError
 from bot.jobs.service import ClaimedJob, enqueue
 from bot.notifications.cards import ticket_card
-from bot.notifications.delivery import best_effort, location, once, send, split_location
+from bot.notifications.delivery import (
+    CLAIM_PREFIX,
+    best_effort,
+    location,
+    once,
+    send,
+    split_location,
+    thread_of,
+)
 from bot.notifications.factory import get_notifier, team_channel
 from bot.notifications.jobs import to_security
 from bot.policy import due_slot, next_slot_after
@@ -128,7 +136,7 @@ def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
             email = ticket.assignee_email
             mention = send(lambda: get_notifier(ctx).lookup_user_by_email(email))
         message = reminder_message(card, kind=SLOT_KINDS[kind], mention_user_id=mention)
-        recipients = [_post_in_thread(ctx, job, ticket, card, message)]
+        recipients = [_post_in_thread(ctx, job, ticket, card, message, now)]
     channels = [split_location(r)[0] for r in recipients]
     with transaction(ctx.sessions) as session:
         append_event(
@@ -153,15 +161,25 @@ def send_reminder(ctx: AppContext, job: ClaimedJob, now: datetime) -> None:
 
 
 def _post_in_thread(
-    ctx: AppContext, job: ClaimedJob, ticket: Ticket, card: TicketCard, message: SlackMessage
+    ctx: AppContext,
+    job: ClaimedJob,
+    ticket: Ticket,
+    card: TicketCard,
+    message: SlackMessage,
+    now: datetime,
 ) -> str:
     """The first message opens the ticket's thread in the team channel; later ones reply in it
     and refresh the parent in place. Returns ``"<channel>:<ts>"`` of the message sent."""
     notifier = get_notifier(ctx)
-    channel, thread_ts = ticket.slack_channel, ticket.slack_thread_ts
+    channel, thread_ts = ticket.slack_channel, thread_of(ticket)
     if channel is None or thread_ts is None:
+        claim = _claim_parent(ctx, job, ticket.id, now)
         team = team_channel(ctx)
-        posted = once(ctx, job, "parent", lambda: location(notifier.post(team, message)))
+        try:
+            posted = once(ctx, job, "parent", lambda: location(notifier.post(team, message)))
+        except BaseException:
+            _release_parent(ctx, ticket.id, claim)  # not posted: the next job may open it
+            raise
         parent_channel, parent_ts = split_location(posted)
         with transaction(ctx.sessions) as session:
             session.execute(
@@ -176,3 +194,52 @@ def _post_in_thread(
     parent = thread_parent_message(card)
     best_effort(ctx, job, "parent-update", lambda: notifier.update(channel, thread_ts, parent))
     return reply
+
+
+# While one job posts a ticket's first message, the ticket's thread_ts holds its claim, so a
+# second job (the next slot, run by another worker at the same moment) waits and then replies
+# in the thread instead of opening a second one.
+PARENT_CLAIM_SECONDS = 600
+PARENT_WAIT = timedelta(seconds=5)
+
+
+def _claim_parent(ctx: AppContext, job: ClaimedJob, ticket_id: int, now: datetime) -> str:
+    """Take the right to post the ticket's first message, or raise to retry shortly. A claim
+    older than PARENT_CLAIM_SECONDS belongs to a job that died and may be taken over."""
+    mine = f"{CLAIM_PREFIX}{job.id}:{int(now.timestamp())}"
+    with transaction(ctx.sessions) as session:
+        current = session.scalar(select(Ticket.slack_thread_ts).where(Ticket.id == ticket_id))
+        if current is not None and current.startswith(f"{CLAIM_PREFIX}{job.id}:"):
+            return current  # this job's own claim, from an earlier attempt
+        if current is not None and current.startswith(CLAIM_PREFIX):
+            claimed_at = int(current.rsplit(":", 1)[1])
+            if now.timestamp() - claimed_at < PARENT_CLAIM_SECONDS:
+                raise RetryableJobError(
+                    f"ticket {ticket_id}: another job is opening its Slack thread",
+                    retry_after=PARENT_WAIT,
+                )
+        elif current is not None:
+            raise RetryableJobError(
+                f"ticket {ticket_id}: its Slack thread was opened meanwhile",
+                retry_after=PARENT_WAIT,
+            )
+        taken = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.slack_thread_ts.is_not_distinct_from(current))
+            .values(slack_thread_ts=mine)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise RetryableJobError(
+                f"ticket {ticket_id}: another job is opening its Slack thread",
+                retry_after=PARENT_WAIT,
+            )
+    return mine
+
+
+def _release_parent(ctx: AppContext, ticket_id: int, claim: str) -> None:
+    with transaction(ctx.sessions) as session:
+        session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.slack_thread_ts == claim)
+            .values(slack_thread_ts=None)
+        )
