@@ -115,17 +115,16 @@ def _placeholder(dialect: str) -> str:
     return "%s" if dialect == "postgresql" else "?"
 
 
-def to_db(session: Session, table: Table, column: str, value: Any) -> Any:
-    """One value as the driver takes it for ``table.column`` (what :func:`insert_many` does
-    per row), for statements that bind the same value for a whole batch."""
-    dialect = session.get_bind().dialect.name
-    return _converter(_column_type(table, column, dialect), dialect)(value)
-
-
 def converter(session: Session, table: Table, column: str) -> Converter:
     """The function that turns a value into what the driver takes for ``table.column``."""
     dialect = session.get_bind().dialect.name
     return _converter(_column_type(table, column, dialect), dialect)
+
+
+def to_db(session: Session, table: Table, column: str, value: Any) -> Any:
+    """One value as the driver takes it for ``table.column`` (what :func:`insert_many` does
+    per row), for statements that bind the same value for a whole batch."""
+    return converter(session, table, column)(value)
 
 
 def driver_rows(
@@ -149,6 +148,13 @@ def driver_rows(
         raise DBAPIError.instance(sql, None, exc, driver_error) from exc
     finally:
         cursor.close()
+
+
+def advisory_xact_lock(session: Session, key: int) -> None:
+    """PostgreSQL: hold the transaction-scoped advisory lock ``key`` until commit or rollback.
+    (On SQLite the transaction's ``BEGIN IMMEDIATE`` already serializes every writer.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        driver_rows(session, "SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -185,32 +191,32 @@ def json_text_converter(session: Session) -> Converter:
     return lambda text: Jsonb(text, dumps=_identity)
 
 
+def _with_in(
+    session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """``sql`` with ``?`` placeholders for ``params`` and ``{in}`` for membership in
+    ``values``, in the driver's style: ``= ANY(%s)`` with one array parameter on PostgreSQL,
+    ``IN (?, …)`` on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sql.replace("?", "%s").replace("{in}", "= ANY(%s)"), (*params, list(values))
+    return sql.replace("{in}", f"IN ({', '.join('?' * len(values))})"), (*params, *values)
+
+
 def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
-    """Rows of ``sql`` where ``{in}`` stands for membership in ``values``: ``= ANY(%s)`` with
-    one array parameter on PostgreSQL, ``IN (?, …)`` on SQLite. Values come back as the
-    driver returns them (no SQLAlchemy type processing): callers read plain columns only."""
+    """Rows of ``sql`` where ``{in}`` stands for membership in ``values`` (see
+    :func:`_with_in`). Values come back as the driver returns them (no SQLAlchemy type
+    processing): callers read plain columns only."""
     if not values:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        statement, params = sql.replace("{in}", "= ANY(%s)"), (list(values),)
-    else:
-        statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
-        params = tuple(values)
-    return driver_rows(session, statement, params)
+    return driver_rows(session, *_with_in(session, sql, (), values))
 
 
 def execute_in(session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
     """One statement for a whole set: ``sql`` has ``?`` placeholders for ``params`` and
-    ``{in}`` for membership in ``values`` (as in :func:`fetch_in`). An ``UPDATE … WHERE id
-    {in}`` of a batch is several times faster than a row-by-row ``executemany``."""
-    if not values:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        statement = sql.replace("?", "%s").replace("{in}", "= ANY(%s)")
-        driver_rows(session, statement, (*params, list(values)))
-    else:
-        statement = sql.replace("{in}", f"IN ({', '.join('?' * len(values))})")
-        driver_rows(session, statement, (*params, *values))
+    ``{in}`` for membership in ``values``. An ``UPDATE … WHERE id {in}`` of a batch is several
+    times faster than a row-by-row ``executemany``."""
+    if values:
+        driver_rows(session, *_with_in(session, sql, params, values))
 
 
 def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:

@@ -17,10 +17,18 @@ from prometheus_client import Counter as MetricCounter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.database.bulk import driver_rows, execute_many, json_text_converter, to_db
+from bot.database.bulk import (
+    advisory_xact_lock,
+    converter,
+    driver_rows,
+    execute_many,
+    insert_sql,
+    json_text_converter,
+)
 from bot.database.core import table_of
 from bot.events.chain import (
     GENESIS_HASH,
+    HASHED_FIELDS,
     ChainReport,
     canonical_json,
     event_digest,
@@ -59,18 +67,14 @@ def _lock_and_read_head(session: Session) -> tuple[int, str]:
     transaction = session.get_transaction()
     if cached is not None and cached[0] is transaction:
         return cached[1], cached[2]
-    if session.get_bind().dialect.name == "postgresql":
-        driver_rows(session, "SELECT pg_advisory_xact_lock(%s)", (EVENT_LOG_LOCK_ID,))
+    advisory_xact_lock(session, EVENT_LOG_LOCK_ID)
     rows = driver_rows(session, _HEAD_SQL)
     return (0, GENESIS_HASH) if not rows else (int(rows[0][0]), str(rows[0][1]))
 
 
 _HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-_INSERT_SQL = (
-    "INSERT INTO events (seq, at, recorded_at, kind, ticket_id, finding_id, from_state, "
-    "to_state, actor, source, external_id, details, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# The parameters below follow this order: the hashed fields, between seq and the hashes.
+_INSERT_SQL = insert_sql(table_of(Event), ("seq", *HASHED_FIELDS, "prev_hash", "hash"))
 
 
 def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -> list[int]:
@@ -82,7 +86,7 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
         return []
     seq, prev_hash = _lock_and_read_head(session)
     first_seq = seq + 1
-    table = table_of(Event)
+    stored_time = converter(session, table_of(Event), "at")
     json_param = json_text_converter(session)
     times: dict[datetime, tuple[str, Any]] = {}
 
@@ -90,7 +94,7 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
         """(hashed ISO text, stored value) of a time, once per distinct time in the batch."""
         known = times.get(value)
         if known is None:
-            known = times[value] = (iso_utc(value), to_db(session, table, "at", value))
+            known = times[value] = (iso_utc(value), stored_time(value))
         return known
 
     recorded_iso, recorded_db = spelled(now)

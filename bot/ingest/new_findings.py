@@ -120,7 +120,7 @@ def insert_new(self: IngestPipeline, fresh: dict[str, _Group]) -> None:
         news.append(_NewFinding(group, severity, due, fact))
     ids = allocate_ids(session, table_of(Finding), len(news))
     ticket_of = _tickets_for_new(self, news)
-    w = _writer(self)
+    w = self.row_values()
     finding_rows: list[tuple[Any, ...]] = []
     evidence_rows: list[tuple[int, Any]] = []
     cve_rows: list[tuple[int, str]] = []
@@ -211,12 +211,6 @@ def insert_new(self: IngestPipeline, fresh: dict[str, _Group]) -> None:
         if new.ticket_id is not None and new.ticket_id not in self._opened_now
     }
     recompute_tickets(session, attached, now=now, reason="new finding")
-
-
-def _writer(self: IngestPipeline) -> RowValues:
-    if self._values is None:
-        self._values = RowValues(self.session, self.now)
-    return self._values
 
 
 def _tickets_for_new(self: IngestPipeline, news: list[_NewFinding]) -> dict[str, int]:

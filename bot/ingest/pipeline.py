@@ -18,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.bulk import execute_in, fetch_in, to_db
-from bot.database.core import table_of
+from bot.database.bulk import execute_in, fetch_in
 from bot.findings.models import Finding
 from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.new_findings import RowValues, insert_new
@@ -141,6 +140,12 @@ class IngestPipeline:
     def _insert_new(self, fresh: dict[str, _Group]) -> None:
         insert_new(self, fresh)
 
+    def row_values(self) -> RowValues:
+        """The driver-ready constants of this ingest, converted once."""
+        if self._values is None:
+            self._values = RowValues(self.session, self.now)
+        return self._values
+
     def _initial_due(self, severity: str, seen_at: datetime, fact: KevFacts | None) -> date | None:
         """Memoized per (severity, local day, KEV entry): a batch shares a handful of each."""
         key = (severity, local_date(seen_at, self.ctx.tz), fact)
@@ -156,7 +161,7 @@ class IngestPipeline:
     def _update_known(self, groups: dict[str, _Group], known: dict[str, _Known]) -> None:
         if not groups:
             return
-        last_seen = to_db(self.session, table_of(Finding), "last_seen", self.now)
+        last_seen = self.row_values().now
         ids_by_count: dict[int, list[int]] = {}
         for fp, group in groups.items():
             ids_by_count.setdefault(group.count, []).append(known[fp][1])
@@ -213,20 +218,25 @@ class IngestPipeline:
         group: _Group,
         escalations: list[tuple[Finding, _Group, KevFacts | None]],
     ) -> None:
-        fact = None if finding.kev else self._kev_for(finding_cves(finding))
-        if fact is not None or severity_rank(group.last.severity) != severity_rank(
-            finding.reported_severity
-        ):
+        changed, fact = self._severity_news(
+            finding.kev, finding.cve_ids, finding.reported_severity, group
+        )
+        if changed:
             escalations.append((finding, group, fact))
 
     def _is_news(self, known: _Known, group: _Group) -> bool:
         """More than a sighting: a regression, a severity change or a CVE now in KEV."""
         _, _, status, reported, in_kev, cves = known
-        if status == "resolved":
-            return True
-        if severity_rank(group.last.severity) != severity_rank(reported):
-            return True
-        return bool(self.kev) and not in_kev and self._kev_for(_cve_list(cves)) is not None
+        return status == "resolved" or self._severity_news(in_kev, cves, reported, group)[0]
+
+    def _severity_news(
+        self, in_kev: Any, cves: Any, reported: str, group: _Group
+    ) -> tuple[bool, KevFacts | None]:
+        """Whether this sighting changes the finding's severity: another reported severity,
+        or a CVE that is in KEV now (its facts). ``cves`` as stored (JSON text or a list)."""
+        fact = None if in_kev or not self.kev else self._kev_for(_cve_list(cves))
+        changed = severity_rank(group.last.severity) != severity_rank(reported)
+        return changed or fact is not None, fact
 
     def _reopen_findings(self, regressions: list[tuple[Finding, _Group]]) -> None:
         reopen_findings(self, regressions)
@@ -236,10 +246,6 @@ class IngestPipeline:
 
     def _apply_severity_changes(self, items: list[tuple[Finding, _Group, KevFacts | None]]) -> None:
         apply_severity_changes(self, items)
-
-
-def finding_cves(finding: Finding) -> tuple[str, ...]:
-    return tuple(finding.cve_ids or ())
 
 
 def _cve_list(raw: object) -> tuple[str, ...]:

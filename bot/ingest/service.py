@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.bulk import allocate_ids, driver_rows, execute_many, insert_sql, to_db
+from bot.database.bulk import (
+    advisory_xact_lock,
+    allocate_ids,
+    driver_rows,
+    execute_many,
+    insert_sql,
+    to_db,
+)
 from bot.database.core import table_of, transaction, widen_cache_for_bulk
 from bot.events.service import NewEvent, append_events
 from bot.findings.rules import KevFacts
@@ -96,10 +103,9 @@ def _kev_for_ingest(ctx: AppContext, session: Session) -> dict[str, KevFacts]:
 
 
 def _serialize_ingests(session: Session) -> None:
-    """PostgreSQL: one ingest at a time, so two bodies carrying the same new finding cannot
-    both insert it. (SQLite's BEGIN IMMEDIATE already serializes writers.)"""
-    if session.get_bind().dialect.name == "postgresql":
-        driver_rows(session, "SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK_ID,))
+    """One ingest at a time, so two bodies carrying the same new finding cannot both insert
+    it."""
+    advisory_xact_lock(session, INGEST_LOCK_ID)
 
 
 def _metadata(ctx: AppContext, parsed: Parsed, *, source: str) -> dict[str, Any]:
@@ -174,22 +180,17 @@ def ingest(
         parsed = _read(stream, results.append)
         stored = _retain(ctx, body, parsed, source=source, now=now)
         with transaction(ctx.sessions) as session:
-            _serialize_ingests(session)
-            scan_id = _insert_scan(session, body.facts, source=source, now=now)
-            pipeline = _pipeline(ctx, session, scan_id, now)
+            pipeline = _open_scan(ctx, session, body.facts, source=source, now=now, bulk=False)
             for result in results:
                 pipeline.add(result)
             pipeline.flush()
-            return _finish(session, pipeline, body.facts, parsed, stored, scan_id, source, now)
+            return _finish(pipeline, body.facts, parsed, stored, source)
     with transaction(ctx.sessions) as session:
-        _serialize_ingests(session)
-        widen_cache_for_bulk(session)
-        scan_id = _insert_scan(session, body.facts, source=source, now=now)
-        pipeline = _pipeline(ctx, session, scan_id, now)
+        pipeline = _open_scan(ctx, session, body.facts, source=source, now=now, bulk=True)
         parsed = _read(stream, pipeline.add)
         pipeline.flush()
         stored = _retain(ctx, body, parsed, source=source, now=now)
-        return _finish(session, pipeline, body.facts, parsed, stored, scan_id, source, now)
+        return _finish(pipeline, body.facts, parsed, stored, source)
 
 
 def _ingest_forked(
@@ -205,12 +206,10 @@ def _ingest_forked(
         raise ValueError("the forked children were started for another ingest time")
     reported = 0
     with transaction(ctx.sessions) as session:
-        _serialize_ingests(session)
-        widen_cache_for_bulk(session)
         # The body's digest comes from the retaining child at the end (it reads the whole
         # body anyway); until then the scan row holds its size only.
-        scan_id = _insert_scan(session, BodyFacts("", body.size), source=source, now=now)
-        pipeline = _pipeline(ctx, session, scan_id, now)
+        size_only = BodyFacts("", body.size)
+        pipeline = _open_scan(ctx, session, size_only, source=source, now=now, bulk=True)
         for sightings, read in forked.parse.batches():
             for sighting in sightings:
                 pipeline.add(sighting)
@@ -226,10 +225,24 @@ def _ingest_forked(
             stored, facts = forked.retention.result()
         except EvidenceStoreError as exc:
             raise _unavailable(exc) from exc
-        return _finish(session, pipeline, facts, parsed, stored, scan_id, source, now)
+        return _finish(pipeline, facts, parsed, stored, source)
 
 
-def _pipeline(ctx: AppContext, session: Session, scan_id: int, now: datetime) -> IngestPipeline:
+def _open_scan(
+    ctx: AppContext,
+    session: Session,
+    facts: BodyFacts,
+    *,
+    source: str,
+    now: datetime,
+    bulk: bool,
+) -> IngestPipeline:
+    """Start the write transaction's work: the ingest lock, the scan row, and the pipeline
+    that writes into it. ``bulk``: a large body (its connection gets a bigger cache)."""
+    _serialize_ingests(session)
+    if bulk:
+        widen_cache_for_bulk(session)
+    scan_id = _insert_scan(session, facts, source=source, now=now)
     return IngestPipeline(ctx, session, scan_id, now, _kev_for_ingest(ctx, session))
 
 
@@ -257,15 +270,14 @@ def _insert_scan(session: Session, facts: BodyFacts, *, source: str, now: dateti
 
 
 def _finish(
-    session: Session,
     pipeline: IngestPipeline,
     facts: BodyFacts,
     parsed: Parsed,
     stored: StoredObject,
-    scan_id: int,
     source: str,
-    now: datetime,
 ) -> IngestSummary:
+    """Complete the scan row and record ``scan.ingested``; the summary."""
+    session, scan_id, now = pipeline.session, pipeline.scan_id, pipeline.now
     counts = pipeline.counts
     summary = IngestSummary(
         scan_id=scan_id,
