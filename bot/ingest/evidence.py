@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.nuclei import NucleiResult, redact_http, redact_meta
+from integrations.nuclei import NucleiResult, redact_http, redact_meta, strip_nul
 
 # Enough to show what matched; the whole body stays in the retained raw scan.
 REQUEST_EXCERPT = 2048
@@ -29,7 +29,7 @@ def without_nul(value: Any) -> Any:
     """Arbitrary JSON (``meta``, scan metadata) with NUL characters dropped from every key and
     string: PostgreSQL's text and JSONB cannot hold them (the raw body keeps them)."""
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return strip_nul(value)
     if isinstance(value, dict):
         return {without_nul(k): without_nul(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -45,6 +45,7 @@ from integrations.nuclei.identity import (
     grouping_key,
     normalize_asset,
     select_asset,
+    strip_nul,
 )
 from integrations.nuclei.records import (
     Ignored,
@@ -77,6 +78,7 @@ __all__ = [
     "redact_http",
     "redact_meta",
     "select_asset",
+    "strip_nul",
 ]
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "grouping_key",
     "normalize_asset",
     "select_asset",
+    "strip_nul",
 ]
 
 DEFAULT_PORTS: dict[str, str] = {"http": "80", "https": "443"}
@@ -50,6 +51,12 @@ _SEP = "\x1f"
 _SCHEME_RE = re.compile(r"[\s/\\]*([A-Za-z][A-Za-z0-9+.\-]*)://")
 _AUTHORITY_END_RE = re.compile(r"[/?#\\\s]")
 _SCHEME_NAME_RE = re.compile(r"[a-z][a-z0-9+.\-]*")
+
+
+def strip_nul(text: str) -> str:
+    """``text`` without NUL characters: no host or id has them, and PostgreSQL's text and JSONB
+    cannot store them (the raw body keeps them)."""
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _port_text(port: str | int | None) -> str:
@@ -136,7 +143,7 @@ def normalize_asset(
     """
     if not value:
         return ""
-    text = value.replace("\x00", "").strip()  # NUL: never part of a host, and unstorable
+    text = strip_nul(value).strip()
     if not text:
         return ""
     hint = scheme.strip().lower() if isinstance(scheme, str) else ""

@@ -27,7 +27,13 @@ from dataclasses import dataclass, fields, make_dataclass
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from integrations.nuclei.identity import UNKNOWN_ASSET, fingerprint, grouping_key, select_asset
+from integrations.nuclei.identity import (
+    UNKNOWN_ASSET,
+    fingerprint,
+    grouping_key,
+    select_asset,
+    strip_nul,
+)
 
 __all__ = [
     "Ignored",
@@ -123,16 +129,10 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
 
 
-def _no_nul(text: str) -> str:
-    """NUL characters dropped: PostgreSQL text and JSONB cannot hold them (the raw body is
-    retained byte-exact anyway)."""
-    return text.replace("\x00", "") if "\x00" in text else text
-
-
 def _text(value: object) -> str | None:
     """A stripped non-empty string, or None. Numbers (not bools) are rendered as text."""
     if type(value) is str:
-        return _no_nul(value).strip() or None
+        return strip_nul(value).strip() or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
@@ -142,7 +142,7 @@ def _body(value: object) -> str | None:
     """Raw text (request/response/curl): kept as is apart from NUL bytes."""
     if type(value) is not str:
         return None
-    return value.replace("\x00", "") if "\x00" in value else value
+    return strip_nul(value)
 
 
 def _number(value: object) -> float | None:
@@ -182,7 +182,7 @@ def _string_list(value: object, *, split_commas: bool = True) -> tuple[str, ...]
         items = [text for text in map(_text, value) if text is not None]
     else:
         return ()
-    items = [_no_nul(item) for item in items]
+    items = [strip_nul(item) for item in items]
     if "" in items:
         items = [item for item in items if item]
     return tuple(dict.fromkeys(items))
@@ -191,12 +191,12 @@ def _string_list(value: object, *, split_commas: bool = True) -> tuple[str, ...]
 def _raw_list(value: object) -> tuple[str, ...]:
     """Extracted results: order, duplicates and whitespace kept; non-strings dropped."""
     if type(value) is list and all(type(item) is str for item in value):
-        return tuple(map(_no_nul, value))
+        return tuple(map(strip_nul, value))
     if isinstance(value, str):
-        return (_no_nul(value),) if value else ()
+        return (strip_nul(value),) if value else ()
     if isinstance(value, (list, tuple)):
         return tuple(
-            _no_nul(item) if isinstance(item, str) else str(item)
+            strip_nul(item) if isinstance(item, str) else str(item)
             for item in value
             if isinstance(item, (str, int, float)) and not isinstance(item, bool)
         )
@@ -373,7 +373,7 @@ def normalize_record(
     raw_id = get("template-id")
     if raw_id is None:
         raw_id = get("templateID")
-    if type(raw_id) is not str or not (template_id := _no_nul(raw_id).strip()):
+    if type(raw_id) is not str or not (template_id := strip_nul(raw_id).strip()):
         problem = (
             'missing "template-id"'
             if raw_id is None or raw_id == ""
