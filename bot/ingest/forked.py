@@ -122,6 +122,27 @@ def read_message(source: IO[bytes]) -> tuple[str, Any] | None:
     return kind, payload
 
 
+def fork_child(work: Callable[[], None], *, close: tuple[int, ...] = ()) -> int:
+    """Fork a child that closes the parent's ends of its pipes (``close``), runs ``work`` and
+    exits: it never returns into the caller's code, whatever happens. The parent gets the pid.
+
+    The inherited heap is not the child's garbage: a collection walking it would copy every
+    page it touches (copy-on-write) and take seconds on a large parent, so it is frozen."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
+        status = 0
+        try:
+            gc.freeze()
+            for fd in close:
+                os.close(fd)
+            work()
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    return pid
+
+
 class ForkedParserError(RuntimeError):
     """The parsing child failed; its traceback is the message."""
 
@@ -170,10 +191,11 @@ class ForkedParse:
         self._spool = tempfile.TemporaryFile(prefix="slabot-parse-")  # noqa: SIM115
         self._offset = 0
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
-            os.close(read_fd)
-            _child(self._spool.fileno(), write_fd, chunks, target, max_problems, known)
+        spool_fd = self._spool.fileno()
+        pid = fork_child(
+            lambda: _parse(spool_fd, write_fd, chunks, target, max_problems, known),
+            close=(read_fd,),
+        )
         os.close(write_fd)
         self._pid: int | None = pid
         self._lengths: IO[bytes] = os.fdopen(read_fd, "rb")
@@ -225,7 +247,7 @@ class ForkedParse:
         self.close()
 
 
-def _child(  # pragma: no cover - runs in the child process
+def _parse(  # pragma: no cover - runs in the child process
     spool_fd: int,
     lengths_fd: int,
     chunks: Callable[[], Iterator[bytes]],
@@ -233,54 +255,43 @@ def _child(  # pragma: no cover - runs in the child process
     max_problems: int,
     known: Callable[[list[str]], set[str]] | None,
 ) -> None:
-    # Never return into the parent's code: whatever happens, the child ends here.
-    # The inherited heap is not this process's garbage: a collection walking it would copy
-    # every page it touches (copy-on-write) and take seconds on a large parent.
-    gc.freeze()
-    status = 0
+    def send(kind: str, payload: object) -> None:
+        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(spool_fd, view) :]
+        os.write(lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
+
+    read = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal read
+        for chunk in chunks():
+            read += len(chunk)
+            yield chunk
+
+    batch: list[NucleiResult] = []
+
+    def flush() -> None:
+        existing = known([r.fingerprint for r in batch]) if known is not None else set()
+        sightings = [sighting_of(r, evidence=r.fingerprint not in existing) for r in batch]
+        send("batch", (sightings, read))
+        batch.clear()
+
+    def accept(result: NucleiResult) -> None:
+        batch.append(result)
+        if len(batch) >= BATCH:
+            flush()
+
     try:
-
-        def send(kind: str, payload: object) -> None:
-            data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(spool_fd, view) :]
-            os.write(lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
-
-        read = 0
-
-        def counted() -> Iterator[bytes]:
-            nonlocal read
-            for chunk in chunks():
-                read += len(chunk)
-                yield chunk
-
-        batch: list[NucleiResult] = []
-
-        def flush() -> None:
-            existing = known([r.fingerprint for r in batch]) if known is not None else set()
-            sightings = [sighting_of(r, evidence=r.fingerprint not in existing) for r in batch]
-            send("batch", (sightings, read))
-            batch.clear()
-
-        def accept(result: NucleiResult) -> None:
-            batch.append(result)
-            if len(batch) >= BATCH:
-                flush()
-
-        try:
-            outcome = read_stream(
-                NucleiStream(counted(), default_target=target), accept, max_problems=max_problems
-            )
-            if isinstance(outcome, list):
-                send("rejected", outcome)
-            else:
-                flush()
-                send("parsed", outcome)
-        except BaseException:
-            send("failed", traceback.format_exc())
-        os.close(lengths_fd)
+        outcome = read_stream(
+            NucleiStream(counted(), default_target=target), accept, max_problems=max_problems
+        )
+        if isinstance(outcome, list):
+            send("rejected", outcome)
+        else:
+            flush()
+            send("parsed", outcome)
     except BaseException:
-        status = 1
-    finally:
-        os._exit(status)
+        send("failed", traceback.format_exc())
+    os.close(lengths_fd)

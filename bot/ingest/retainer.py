@@ -13,7 +13,6 @@ Like :mod:`bot.ingest.forked`, only for a process with no other threads (the CLI
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import select
 import signal
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from bot.ingest.body import Body, BodyDigest, BodyFacts
-from bot.ingest.forked import ForkedParserError, read_message, write_message
+from bot.ingest.forked import ForkedParserError, fork_child, read_message, write_message
 from integrations.evidence import EvidenceStoreError, StoredObject
 
 # How long a cancelled child may take to stop before it is killed.
@@ -42,11 +41,9 @@ class ForkedRetention:
     def __init__(self, body: Body, retain: Retain) -> None:
         from_parent, to_child = os.pipe()
         from_child, to_parent = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
-            os.close(to_child)
-            os.close(from_child)
-            _child(from_parent, to_parent, body, retain)
+        pid = fork_child(
+            lambda: _retain(from_parent, to_parent, body, retain), close=(to_child, from_child)
+        )
         os.close(from_parent)
         os.close(to_parent)
         self._pid: int | None = pid
@@ -143,23 +140,16 @@ class _CheckedBody(Body):
         pass
 
 
-def _child(  # pragma: no cover - runs in the child process
+def _retain(  # pragma: no cover - runs in the child process
     inbox_fd: int, outbox_fd: int, body: Body, retain: Retain
 ) -> None:
-    gc.freeze()  # see bot.ingest.forked: leave the inherited heap alone
-    status = 0
+    inbox = _Inbox(inbox_fd)
     try:
-        inbox = _Inbox(inbox_fd)
-        try:
-            stored = retain(_CheckedBody(body, inbox), inbox.wait_metadata)
-            write_message(outbox_fd, "stored", (stored, body.facts))
-        except RetentionCancelledError:
-            pass
-        except EvidenceStoreError as exc:
-            write_message(outbox_fd, "unavailable", str(exc))
-        except BaseException:
-            write_message(outbox_fd, "failed", traceback.format_exc())
+        stored = retain(_CheckedBody(body, inbox), inbox.wait_metadata)
+        write_message(outbox_fd, "stored", (stored, body.facts))
+    except RetentionCancelledError:
+        pass
+    except EvidenceStoreError as exc:
+        write_message(outbox_fd, "unavailable", str(exc))
     except BaseException:
-        status = 1
-    finally:
-        os._exit(status)
+        write_message(outbox_fd, "failed", traceback.format_exc())
