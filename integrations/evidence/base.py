@@ -57,7 +57,7 @@ class InvalidEvidenceKeyError(EvidenceStoreError, ValueError):
 class StoredObject:
     """What a store knows about one stored object.
 
-    ``created`` is False when ``put``/``put_file`` found the key already present: the existing
+    ``created`` is False when a ``put`` (of any kind) found the key already present: the existing
     object was kept (never overwritten) and these are *its* details, not those of the rejected
     body.
     """

@@ -21,7 +21,9 @@ single PutObject (same lock, checksum and ``If-None-Match`` parameters, one shar
 with ``ContentLength`` from ``fstat`` and ``ChecksumSHA256`` from the caller's hex digest, so the
 file is never read into memory nor read an extra time just to hash it; S3 verifies the digest
 and answers BadDigest on a mismatch. botocore rewinds the open file to its start on a retry.
-A single PutObject is limited to 5 GiB (MAX_SINGLE_PUT_BYTES); larger bodies are refused
+``put_chunks`` spools the pieces to a temporary file first (the checksum has to be known before
+the upload starts) and sends it the same way. A single PutObject is limited to 5 GiB
+(MAX_SINGLE_PUT_BYTES); larger bodies are refused
 before any request, with no multipart fallback (slabot's body-size settings stay far below it).
 
 This module never shortens, removes or downgrades a retention: it has no operation for it.
