@@ -38,9 +38,14 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 @pytest.fixture(autouse=True)
-def fork_every_body(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "FORKED_MIN", 0)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "BATCH", 7)  # many batches, and a partial last one
+
+
+def ingest_forked(ctx: AppContext, body: FileBody, now: datetime, **options: Any) -> Any:
+    """What the CLI does for a large file: the children start first, then the ingest."""
+    children = parallel.ForkedIngest(body, settings=ctx.settings, target=None, now=now)
+    return ingest(ctx, body, source="cli", target=None, now=now, forked=children, **options)
 
 
 def no_children_left() -> bool:
@@ -91,13 +96,11 @@ def snapshot_of(ctx: AppContext) -> dict[str, Any]:
     }
 
 
-def test_forked_ingest_matches_in_process(
-    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_forked_ingest_matches_in_process(ctx: AppContext, now: datetime, tmp_path: Path) -> None:
     body = scan(tmp_path, mixed_records())
-    first = ingest(ctx, body, source="cli", target=None, now=now, fork=True)
+    first = ingest_forked(ctx, body, now)
     later = now + timedelta(minutes=5)
-    again = ingest(ctx, body, source="cli", target=None, now=later, fork=True)
+    again = ingest_forked(ctx, body, later)
     forked_state = snapshot_of(ctx)
     [first_artifact, _] = evidence_files(ctx)
     assert read_retained_body(first_artifact.read_bytes()) == body.path.read_bytes()
@@ -115,13 +118,13 @@ def test_forked_ingest_matches_in_process(
             "jobs",
         ):
             session.connection().exec_driver_sql(f"DELETE FROM {table}")
-    monkeypatch.setattr(parallel, "FORKED_MIN", 1 << 40)
     assert (
         ingest(ctx, body, source="cli", target=None, now=now).as_dict() | {"scan_id": first.scan_id}
         == first.as_dict()
     )
     assert (
-        ingest(ctx, body, source="cli", target=None, now=now).as_dict() | {"scan_id": again.scan_id}
+        ingest(ctx, body, source="cli", target=None, now=later).as_dict()
+        | {"scan_id": again.scan_id}
         == again.as_dict()
     )
     assert snapshot_of(ctx) == forked_state
@@ -131,7 +134,7 @@ def test_forked_ingest_matches_in_process(
 def test_progress_reports_every_byte(ctx: AppContext, now: datetime, tmp_path: Path) -> None:
     body = scan(tmp_path, mixed_records())
     seen: list[int] = []
-    ingest(ctx, body, source="cli", target=None, now=now, fork=True, on_bytes=seen.append)
+    ingest_forked(ctx, body, now, on_bytes=seen.append)
     assert sum(seen) == body.size
     assert len(seen) > 1
 
@@ -140,7 +143,7 @@ def test_invalid_record_rejects_the_body(ctx: AppContext, now: datetime, tmp_pat
     before = counts(ctx)
     body = scan(tmp_path, mixed_records(), tail=b'{"template-id": 7}\nnot json\n')
     with pytest.raises(IngestRejectedError) as raised:
-        ingest(ctx, body, source="cli", target=None, now=now, fork=True)
+        ingest_forked(ctx, body, now)
     assert [p.split(":")[0] for p in raised.value.problems] == ["record 75 (line 76)", "line 77"]
     assert counts(ctx) == before
     assert store_is_empty(ctx)
@@ -156,7 +159,7 @@ def test_evidence_failure_in_the_child_stores_nothing(
     monkeypatch.setattr(parallel, "retain_scan", refuse)
     before = counts(ctx)
     with pytest.raises(EvidenceUnavailableError, match="bucket is on fire"):
-        ingest(ctx, scan(tmp_path, mixed_records()), source="cli", target=None, now=now, fork=True)
+        ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
     assert counts(ctx) == before
     assert no_children_left()
 
@@ -170,7 +173,7 @@ def test_a_crash_in_the_child_is_reported_and_stores_nothing(
     monkeypatch.setattr(forked, "sighting_of", explode)
     before = counts(ctx)
     with pytest.raises(ForkedParserError, match="ZeroDivisionError: parser bug"):
-        ingest(ctx, scan(tmp_path, mixed_records()), source="cli", target=None, now=now, fork=True)
+        ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
     assert counts(ctx) == before
     assert no_children_left()
 
@@ -191,9 +194,7 @@ def test_a_failure_in_the_parent_ends_the_child(
     monkeypatch.setattr(ingest_service.IngestPipeline, "add", fail_later)
     before = counts(ctx)
     with pytest.raises(RuntimeError, match="database went away"):
-        ingest(
-            ctx, scan(tmp_path, mixed_records() * 40), source="cli", target=None, now=now, fork=True
-        )
+        ingest_forked(ctx, scan(tmp_path, mixed_records() * 40), now)
     assert counts(ctx) == before
     assert no_children_left()
 

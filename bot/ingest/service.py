@@ -30,7 +30,7 @@ from bot.ingest.artifacts import IN_MEMORY_LIMIT, retain_scan
 from bot.ingest.body import Body, BodyFacts
 from bot.ingest.evidence import without_nul
 from bot.ingest.forked import MAX_REPORTED_PROBLEMS, Parsed, read_stream
-from bot.ingest.parallel import ForkedIngest, worth_forking
+from bot.ingest.parallel import ForkedIngest
 from bot.ingest.pipeline import IngestPipeline
 from bot.kev.service import kev_lookup
 from bot.scans.models import Scan
@@ -148,18 +148,14 @@ def ingest(
     target: str | None,
     now: datetime,
     on_bytes: Callable[[int], None] | None = None,
-    fork: bool = False,
     forked: ForkedIngest | None = None,
 ) -> IngestSummary:
     """Store one body atomically; the ingest summary.
 
-    ``fork``: the caller has no other threads (the CLI), so a large body may be parsed and
-    retained by forked children while this process writes (:mod:`bot.ingest.parallel`).
-    ``forked``: those children, already started by the caller (the CLI starts them before it
-    loads the database code); this call ends them.
+    ``forked``: children already parsing and retaining ``body`` (:mod:`bot.ingest.parallel`;
+    the CLI starts them for a large file before it loads the database code). This process
+    then only writes, and this call ends them.
     """
-    if forked is None and fork and worth_forking(body):
-        forked = ForkedIngest(body, settings=ctx.settings, target=target, now=now)
     if forked is not None:
         with forked:
             return _ingest_forked(ctx, body, forked, source=source, now=now, on_bytes=on_bytes)
