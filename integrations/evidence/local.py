@@ -1,11 +1,11 @@
 """Local-directory evidence store: one read-only file per key, never overwritten.
 
-Write protocol (``put``, ``put_chunks`` and ``put_file``): the body goes to a temporary file in the target's own
-directory (``.slabot-tmp-*``), is fsynced and made read-only (0o444), and is then published with
-``os.link(tmp, final)``. ``link`` fails with EEXIST instead of replacing an existing file, so of
-any number of concurrent writers (threads or processes) exactly one creates the file, and a
-reader never sees a partially written file. The others get the existing object back with
-``created=False``.
+Write protocol (``put``, ``put_chunks`` and ``put_file``): the body goes to a temporary file in
+the target's own directory (``.slabot-tmp-*``), is fsynced and made read-only (0o444), and is
+then published with ``os.link(tmp, final)``. ``link`` fails with EEXIST instead of replacing an
+existing file, so of any number of concurrent writers (threads or processes) exactly one creates
+the file, and a reader never sees a partially written file. The others get the existing object
+back with ``created=False``.
 
 ``put_chunks`` writes the caller's pieces into that temporary file, hashing as it goes.
 ``put_file`` copies the caller's file into that temporary file in CHUNK_SIZE (1 MiB) pieces,
