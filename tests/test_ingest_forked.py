@@ -16,7 +16,7 @@ from bot.context import AppContext
 from bot.ingest import forked, parallel, sightings
 from bot.ingest.artifacts import read_retained_body
 from bot.ingest.body import FileBody
-from bot.ingest.forked import ForkedParserError
+from bot.ingest.forked import ForkedChildError
 from bot.ingest.service import (
     EvidenceUnavailableError,
     IngestRejectedError,
@@ -172,7 +172,7 @@ def test_a_crash_in_the_child_is_reported_and_stores_nothing(
 
     monkeypatch.setattr(forked, "sighting_of", explode)
     before = counts(ctx)
-    with pytest.raises(ForkedParserError, match="ZeroDivisionError: parser bug"):
+    with pytest.raises(ForkedChildError, match="ZeroDivisionError: parser bug"):
         ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
     assert counts(ctx) == before
     assert no_children_left()

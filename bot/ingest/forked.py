@@ -143,8 +143,8 @@ def fork_child(work: Callable[[], None], *, close: tuple[int, ...] = ()) -> int:
     return pid
 
 
-class ForkedParserError(RuntimeError):
-    """The parsing child failed; its traceback is the message."""
+class ForkedChildError(RuntimeError):
+    """A forked ingest child (parser or retainer) failed or ended without a result."""
 
 
 def read_stream(
@@ -214,19 +214,19 @@ class ForkedParse:
                 self.parsed = payload
                 return
             else:
-                raise ForkedParserError(f"unexpected message {kind!r} from the parser")
+                raise ForkedChildError(f"unexpected message {kind!r} from the parser")
 
     def _receive(self) -> tuple[str, Any]:
         header = self._lengths.read(_FRAME.size)
         if len(header) < _FRAME.size:
-            raise ForkedParserError("the parsing process ended without a result")
+            raise ForkedChildError("the parsing process ended without a result")
         (length,) = _FRAME.unpack(header)
         data = os.pread(self._spool.fileno(), length, self._offset)
         self._offset += length
         # Only our own forked child writes this spool.
         kind, payload = pickle.loads(data)  # noqa: S301
         if kind == "failed":
-            raise ForkedParserError(f"the parsing process failed:\n{payload}")
+            raise ForkedChildError(f"the parsing process failed:\n{payload}")
         return kind, payload
 
     def close(self) -> None:

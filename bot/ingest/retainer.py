@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from bot.ingest.body import Body, BodyDigest, BodyFacts
-from bot.ingest.forked import ForkedParserError, fork_child, read_message, write_message
+from bot.ingest.forked import ForkedChildError, fork_child, read_message, write_message
 from integrations.evidence import EvidenceStoreError, StoredObject
 
 # How long a cancelled child may take to stop before it is killed.
@@ -63,13 +63,13 @@ class ForkedRetention:
         message = read_message(self._from_child)
         self._finished = True
         if message is None:
-            raise ForkedParserError("the retaining process ended without a result")
+            raise ForkedChildError("the retaining process ended without a result")
         kind, payload = message
         if kind == "stored":
             return payload  # type: ignore[no-any-return]
         if kind == "unavailable":
             raise EvidenceStoreError(payload)
-        raise ForkedParserError(f"the retaining process failed:\n{payload}")
+        raise ForkedChildError(f"the retaining process failed:\n{payload}")
 
     def close(self) -> None:
         if self._pid is None:
