@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import bot.ingest.service as ingest_service
 from bot.context import AppContext
@@ -22,6 +23,7 @@ from bot.ingest.service import (
     IngestRejectedError,
     ingest,
 )
+from bot.scans.models import Scan
 from integrations.evidence import EvidenceStoreError
 from tests.helpers_ingest import (
     counts,
@@ -31,6 +33,7 @@ from tests.helpers_ingest import (
     findings,
     jsonl,
     record,
+    set_ticket_status,
     tickets,
 )
 
@@ -40,6 +43,14 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "BATCH", 7)  # many batches, and a partial last one
+
+
+@pytest.fixture(autouse=True, params=[1, 2], ids=["one-parser", "two-parsers"])
+def parsers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every test runs with one parsing child and with two (a JSONL body cut in halves)."""
+    count: int = request.param
+    monkeypatch.setattr(parallel, "parsers_for_this_machine", lambda: count)
+    return count
 
 
 def ingest_forked(ctx: AppContext, body: FileBody, now: datetime, **options: Any) -> Any:
@@ -150,6 +161,56 @@ def test_invalid_record_rejects_the_body(ctx: AppContext, now: datetime, tmp_pat
     assert no_children_left()
 
 
+def test_problems_of_both_halves_are_reported_in_body_order(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    lines = jsonl(mixed_records()).splitlines(keepends=True)
+    lines.insert(3, b"\n")  # a blank line: no record, but a line
+    lines.insert(5, b"oops\n")
+    lines.append(b'{"template-id": ""}\n')
+    path = tmp_path / "scan.jsonl"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(IngestRejectedError) as raised:
+        ingest_forked(ctx, FileBody(path), now)
+    assert [p.split(":")[0] for p in raised.value.problems] == ["line 6", "record 76 (line 78)"]
+    assert store_is_empty(ctx)
+    assert no_children_left()
+
+
+def test_a_body_cut_in_halves_is_one_scan(
+    ctx: AppContext, now: datetime, tmp_path: Path, parsers: int
+) -> None:
+    body = scan(tmp_path, mixed_records())
+    cut = parallel.split_point(body)
+    assert cut is not None and body.size // 2 <= cut < body.size
+    assert body.path.read_bytes()[cut - 1 : cut] == b"\n"
+    summary = ingest_forked(ctx, body, now)
+    assert (summary.findings, summary.new, summary.duplicate) == (75, 60, 15)
+    with ctx.sessions() as session:
+        [scan_row] = session.execute(select(Scan)).scalars().all()
+    assert (scan_row.container, scan_row.sha256, scan_row.size_bytes) == (
+        "jsonl",
+        body.sha256,
+        body.size,
+    )
+
+
+def test_a_regression_seen_through_the_forked_parser_reopens(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    body = scan(tmp_path, mixed_records())
+    ingest_forked(ctx, body, now)
+    ticket = next(t for t in tickets(ctx) if t.severity == "critical")
+    set_ticket_status(ctx, ticket.id, "resolved", at=now + timedelta(days=1))
+    again = ingest_forked(ctx, body, now + timedelta(days=2))
+    assert again.reopened == sum(1 for f in findings(ctx) if f.ticket_id == ticket.id)
+    assert again.reopened > 0
+    assert (again.new, again.duplicate + again.reopened) == (0, 75)
+    [reopened] = [t for t in tickets(ctx) if t.id == ticket.id]
+    assert reopened.status == "open"
+    assert any(e.kind == "ticket.reopened" and e.ticket_id == ticket.id for e in events(ctx))
+
+
 def test_evidence_failure_in_the_child_stores_nothing(
     ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,7 +231,7 @@ def test_a_crash_in_the_child_is_reported_and_stores_nothing(
     def explode(_result: Any, **_kwargs: Any) -> Any:
         raise ZeroDivisionError("parser bug")
 
-    monkeypatch.setattr(forked, "sighting_of", explode)
+    monkeypatch.setattr(forked, "wire_of", explode)
     before = counts(ctx)
     with pytest.raises(ForkedChildError, match="ZeroDivisionError: parser bug"):
         ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
@@ -182,16 +243,16 @@ def test_a_failure_in_the_parent_ends_the_child(
     ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = 0
-    real = ingest_service.IngestPipeline.add
+    real = ingest_service.IngestPipeline.add_parsed
 
-    def fail_later(self: Any, result: Any) -> None:
+    def fail_later(self: Any, *args: Any) -> None:
         nonlocal calls
         calls += 1
-        if calls == 20:
+        if calls == 3:
             raise RuntimeError("database went away")
-        real(self, result)
+        real(self, *args)
 
-    monkeypatch.setattr(ingest_service.IngestPipeline, "add", fail_later)
+    monkeypatch.setattr(ingest_service.IngestPipeline, "add_parsed", fail_later)
     before = counts(ctx)
     with pytest.raises(RuntimeError, match="database went away"):
         ingest_forked(ctx, scan(tmp_path, mixed_records() * 40), now)
@@ -253,3 +314,28 @@ def test_retention_runs_while_the_body_is_parsed(
     assert envelope["target"] == "https://app.example.com"
     assert envelope["body_sha256"] == body.sha256
     assert no_children_left()
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        None,
+        "2026-03-01T10:00:00.123456Z",
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59.999999+00:00",
+        "2026-03-01T10:00:00.123456789+05:30",
+    ],
+)
+def test_a_sighting_crosses_processes_unchanged(timestamp: str | None) -> None:
+    from integrations.nuclei import NucleiResult, iter_results
+
+    [result] = [
+        r
+        for r in iter_results([jsonl([record("x", timestamp=timestamp)])])
+        if isinstance(r, NucleiResult)
+    ]
+    wire = sightings.wire_of(result, evidence=False)
+    assert type(wire) is tuple  # no named tuple or datetime to pickle
+    assert sightings.from_wire(wire).timestamp == result.timestamp
+    assert (result.timestamp is None) == (timestamp is None)

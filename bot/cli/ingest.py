@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.context import AppContext
-    from bot.ingest.body import Body
+    from bot.ingest.body import Body, FileBody
     from bot.ingest.parallel import ForkedIngest
     from bot.ingest.service import IngestSummary
 
@@ -39,12 +39,14 @@ def ingest_command(
             fail(f"no such file: {file} (a missing file is not an empty scan)", 2)
         if not path.is_file():
             fail(f"not a regular file: {file}", 2)
-        body = FileBody(path)
-        forked = _start_children(body, target=target, now=at)
+        body = file_body = FileBody(path)
+        forked = _start_children(file_body, target=target, now=at)
     # Loading the database code takes a while: a large file is already being parsed meanwhile.
+    from bot.ingest.forked import settle_heap
     from bot.ingest.service import EvidenceUnavailableError, IngestRejectedError
 
     with forked or contextlib.nullcontext(), open_context() as ctx, body:
+        settle_heap()
         try:
             summary = _run_with_progress(
                 ctx, body, target=target, now=at, show=not json_out, forked=forked
@@ -67,7 +69,7 @@ def ingest_command(
         )
 
 
-def _start_children(body: Body, *, target: str | None, now: datetime) -> ForkedIngest | None:
+def _start_children(body: FileBody, *, target: str | None, now: datetime) -> ForkedIngest | None:
     """A large file is parsed and retained by forked children (:mod:`bot.ingest.parallel`),
     started now, before this process loads its database code."""
     from bot.ingest.parallel import ForkedIngest, worth_forking

@@ -202,13 +202,16 @@ def _with_in(
     return sql.replace("{in}", f"IN ({', '.join('?' * len(values))})"), (*params, *values)
 
 
-def fetch_in(session: Session, sql: str, values: Sequence[Any]) -> list[Any]:
-    """Rows of ``sql`` where ``{in}`` stands for membership in ``values`` (see
-    :func:`_with_in`). Values come back as the driver returns them (no SQLAlchemy type
-    processing): callers read plain columns only."""
+def fetch_in(
+    session: Session, sql: str, values: Sequence[Any], *, params: Sequence[Any] = ()
+) -> list[Any]:
+    """Rows of ``sql`` where ``{in}`` stands for membership in ``values`` and ``?`` for
+    ``params`` (see :func:`_with_in`); also an ``UPDATE … RETURNING``. Values come back as
+    the driver returns them (no SQLAlchemy type processing): callers read plain columns
+    only."""
     if not values:
         return []
-    return driver_rows(session, *_with_in(session, sql, (), values))
+    return driver_rows(session, *_with_in(session, sql, params, values))
 
 
 def execute_in(session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:

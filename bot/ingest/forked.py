@@ -17,7 +17,8 @@ kills the child.
 
 Messages are ``(kind, payload)`` pickles:
 
-* ``("batch", (sightings, bytes_read))``
+* ``("batch", (sightings, bytes_read, known_ids))``: sightings as :func:`wire_of` tuples;
+  ``known_ids`` maps the fingerprints that existed to their findings' ids
 * ``("rejected", problems)``: the first invalid records; nothing else follows
 * ``("parsed", Parsed)``: what the body declared, after the last batch
 * ``("failed", traceback)``: the child crashed
@@ -25,6 +26,7 @@ Messages are ``(kind, payload)`` pickles:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
@@ -34,10 +36,16 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
-from bot.ingest.sightings import Sighting, sighting_of
-from integrations.nuclei import Ignored, Invalid, NucleiResult, NucleiStream
+from bot.ingest.sightings import Sighting, from_wire, wire_of
+from integrations.nuclei import (
+    Ignored,
+    Invalid,
+    NucleiResult,
+    NucleiStream,
+    count_lines_and_records,
+)
 
 BATCH = 2000
 MAX_REPORTED_PROBLEMS = 20
@@ -54,19 +62,30 @@ class Parsed:
     ignored: int
 
 
+class Batch(NamedTuple):
+    """Sightings parsed by a child, the bytes it had read by then, and the ids of the
+    findings that existed before this ingest (by fingerprint)."""
+
+    sightings: list[Sighting]
+    read: int
+    known_ids: dict[str, int]
+
+
 class CommittedFingerprints:
-    """Which fingerprints the database held before this ingest, read by the child on its own
-    connection: the parent's writes are not committed yet, so this is the state the ingest
-    started from. A finding that existed then needs no evidence shipped to the parent."""
+    """Which fingerprints the database held before this ingest, and their findings' ids, read
+    by the child on its own connection: the parent's writes are not committed yet, so this
+    is the state the ingest started from. A finding that existed then needs no evidence
+    shipped to the parent, and the parent updates it by id (findings are never deleted, so
+    the id stays right; the parent still reads the row's state in its own transaction)."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
         self._connection: Any = None
         self._mark = "?"
 
-    def __call__(self, fingerprints: list[str]) -> set[str]:
+    def __call__(self, fingerprints: list[str]) -> dict[str, int]:
         if not fingerprints:
-            return set()
+            return {}
         if self._connection is None:
             self._connection, self._mark = _open_reader(self._url)
             if self._mark == "?":
@@ -81,7 +100,7 @@ class CommittedFingerprints:
             else:
                 marks = ", ".join("?" * len(fingerprints))
                 cursor.execute(_KNOWN_SQLITE.format(marks=marks), fingerprints)
-            found = {row[0] for row in cursor.fetchall()}
+            found = {fingerprint: finding_id for fingerprint, finding_id in cursor.fetchall()}
         finally:
             cursor.close()
         self._connection.rollback()  # end the read (PostgreSQL opened a transaction)
@@ -99,8 +118,8 @@ def _open_reader(database_url: str) -> tuple[Any, str]:
     return connection, ("%s" if engine.dialect.name == "postgresql" else "?")
 
 
-_KNOWN_PG = "SELECT fingerprint FROM findings WHERE fingerprint = ANY(%s)"
-_KNOWN_SQLITE = "SELECT fingerprint FROM findings WHERE fingerprint IN ({marks})"
+_KNOWN_PG = "SELECT fingerprint, id FROM findings WHERE fingerprint = ANY(%s)"
+_KNOWN_SQLITE = "SELECT fingerprint, id FROM findings WHERE fingerprint IN ({marks})"
 
 
 def write_message(fd: int, kind: str, payload: object) -> None:
@@ -122,17 +141,39 @@ def read_message(source: IO[bytes]) -> tuple[str, Any] | None:
     return kind, payload
 
 
+# Allocations between collections of the youngest generation (CPython's default: 700).
+_BULK_GC_THRESHOLD = 50_000
+
+
+def settle_heap() -> None:
+    """For a process about to do one large ingest: what is loaded now lives as long as the
+    process, so it is kept out of the collector's full passes (which would walk it again and
+    again), and the batches' short-lived rows (freed by reference counting, not by the
+    collector) no longer trigger a collection every few hundred allocations."""
+    gc.freeze()
+    gc.set_threshold(_BULK_GC_THRESHOLD, 20, 20)
+
+
+# The parent writes everything the children produce, alone: when there are fewer cores than
+# processes, the scheduler's fair share would give it half a core while it is the one the
+# whole ingest waits for. The children yield to it.
+CHILD_NICENESS = 10
+
+
 def fork_child(work: Callable[[], None], *, close: tuple[int, ...] = ()) -> int:
     """Fork a child that closes the parent's ends of its pipes (``close``), runs ``work`` and
     exits: it never returns into the caller's code, whatever happens. The parent gets the pid.
 
     The inherited heap is not the child's garbage: a collection walking it would copy every
-    page it touches (copy-on-write) and take seconds on a large parent, so it is frozen."""
+    page it touches (copy-on-write) and take seconds on a large parent, so it is frozen
+    (:func:`settle_heap`)."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
         status = 0
         try:
-            gc.freeze()
+            settle_heap()
+            with contextlib.suppress(OSError):
+                os.nice(CHILD_NICENESS)
             for fd in close:
                 os.close(fd)
             work()
@@ -184,8 +225,12 @@ class ForkedParse:
         *,
         target: str | None,
         max_problems: int,
-        known: Callable[[list[str]], set[str]] | None = None,
+        known: Callable[[list[str]], dict[str, int]] | None = None,
+        after: Callable[[], Iterator[bytes]] | None = None,
     ) -> None:
+        """``chunks``: the bytes to parse. ``after``: given when they are the line-by-line
+        rest of a body (see :mod:`bot.ingest.parallel`), the bytes before them; they are
+        read only to number the records of a rejected part."""
         self.parsed: Parsed | None = None
         self.problems: list[str] = []
         self._spool = tempfile.TemporaryFile(prefix="slabot-parse-")  # noqa: SIM115
@@ -193,20 +238,21 @@ class ForkedParse:
         read_fd, write_fd = os.pipe()
         spool_fd = self._spool.fileno()
         pid = fork_child(
-            lambda: _parse(spool_fd, write_fd, chunks, target, max_problems, known),
+            lambda: _parse(spool_fd, write_fd, chunks, target, max_problems, known, after),
             close=(read_fd,),
         )
         os.close(write_fd)
         self._pid: int | None = pid
         self._lengths: IO[bytes] = os.fdopen(read_fd, "rb")
 
-    def batches(self) -> Iterator[tuple[list[Sighting], int]]:
-        """(sightings, bytes read so far) until the body is parsed; then ``parsed`` is set,
-        or ``problems`` if the body is to be rejected."""
+    def batches(self) -> Iterator[Batch]:
+        """The batches until the body is parsed; then ``parsed`` is set, or ``problems`` if
+        the body is to be rejected."""
         while True:
             kind, payload = self._receive()
             if kind == "batch":
-                yield payload
+                wires, read, known_ids = payload
+                yield Batch([from_wire(wire) for wire in wires], read, known_ids)
             elif kind == "rejected":
                 self.problems = payload
                 return
@@ -253,7 +299,8 @@ def _parse(  # pragma: no cover - runs in the child process
     chunks: Callable[[], Iterator[bytes]],
     target: str | None,
     max_problems: int,
-    known: Callable[[list[str]], set[str]] | None,
+    known: Callable[[list[str]], dict[str, int]] | None,
+    after: Callable[[], Iterator[bytes]] | None,
 ) -> None:
     def send(kind: str, payload: object) -> None:
         data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
@@ -273,9 +320,9 @@ def _parse(  # pragma: no cover - runs in the child process
     batch: list[NucleiResult] = []
 
     def flush() -> None:
-        existing = known([r.fingerprint for r in batch]) if known is not None else set()
-        sightings = [sighting_of(r, evidence=r.fingerprint not in existing) for r in batch]
-        send("batch", (sightings, read))
+        existing = known([r.fingerprint for r in batch]) if known is not None else {}
+        sightings = [wire_of(r, evidence=r.fingerprint not in existing) for r in batch]
+        send("batch", (sightings, read, existing))
         batch.clear()
 
     def accept(result: NucleiResult) -> None:
@@ -283,10 +330,24 @@ def _parse(  # pragma: no cover - runs in the child process
         if len(batch) >= BATCH:
             flush()
 
-    try:
-        outcome = read_stream(
-            NucleiStream(counted(), default_target=target), accept, max_problems=max_problems
+    def stream_of(chunks: Iterator[bytes], first_line: int, first_index: int) -> NucleiStream:
+        if after is None:
+            return NucleiStream(chunks, default_target=target)
+        return NucleiStream.continuing(
+            chunks, default_target=target, first_line=first_line, first_index=first_index
         )
+
+    try:
+        outcome = read_stream(stream_of(counted(), 1, 0), accept, max_problems=max_problems)
+        if isinstance(outcome, list) and after is not None:
+            # Name the problems by their place in the whole body: counting the lines before
+            # this part costs a read of them, paid only when there is something to report.
+            lines, records = count_lines_and_records(after())
+            outcome = read_stream(
+                stream_of(chunks(), lines + 1, records),
+                lambda _result: None,
+                max_problems=max_problems,
+            )
         if isinstance(outcome, list):
             send("rejected", outcome)
         else:

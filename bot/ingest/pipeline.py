@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.bulk import execute_in, fetch_in
+from bot.database.bulk import fetch_in
 from bot.findings.models import Finding
 from bot.findings.rules import KevFacts, initial_due
 from bot.ingest.new_findings import RowValues, insert_new
@@ -38,6 +38,14 @@ _Known = tuple[str, int, str, str, Any, Any]
 _KNOWN_SQL = (
     "SELECT fingerprint, id, status, reported_severity, kev, cve_ids "
     "FROM findings WHERE fingerprint {in}"
+)
+_SEEN_AGAIN_SQL = (
+    "UPDATE findings SET last_seen = ?, last_scan_id = ?, occurrences = occurrences + ? "
+    "WHERE id {in}"
+)
+# The same update, when the ids came from the parser: the row's state comes back with it.
+_SEEN_AGAIN_RETURNING_SQL = (
+    _SEEN_AGAIN_SQL + " RETURNING fingerprint, id, status, reported_severity, kev, cve_ids"
 )
 
 KNOWN_COLUMNS = (
@@ -97,9 +105,19 @@ class IngestPipeline:
     _opened_now: set[int] = field(default_factory=set)
     _due_cache: dict[tuple[str, date, KevFacts | None], object] = field(default_factory=dict)
     _values: RowValues | None = None
+    # fingerprint → finding id, for findings a forked parser found already stored
+    _known_ids: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: Result) -> None:
         self._batch.append(result)
+        if len(self._batch) >= BATCH_SIZE:
+            self.flush()
+
+    def add_parsed(self, sightings: list[Sighting], known_ids: dict[str, int]) -> None:
+        """A forked parser's batch, with the ids of the findings that existed when this
+        ingest began: those are updated by id, without a lookup by fingerprint."""
+        self._known_ids.update(known_ids)
+        self._batch.extend(sightings)
         if len(self._batch) >= BATCH_SIZE:
             self.flush()
 
@@ -119,14 +137,26 @@ class IngestPipeline:
                 group.seen_at = min(group.seen_at, seen)
         # Plain driver tuples of the few columns that tell a duplicate from news: a re-ingest is
         # mostly duplicates, and full rows (ORM, JSON, dates) would dominate its time.
-        known: dict[str, _Known] = {
-            row[0]: row for row in fetch_in(self.session, _KNOWN_SQL, list(groups))
-        }
-        fresh = {fp: g for fp, g in groups.items() if fp not in known}
+        known = self._seen_again(groups, self._take_known_ids(groups), returning=True)
+        # (a hinted finding that did not come back would be looked up again, not lost)
+        unhinted = [fp for fp in groups if fp not in known]
+        looked_up = {row[0]: row for row in fetch_in(self.session, _KNOWN_SQL, unhinted)}
+        fresh = {fp: groups[fp] for fp in unhinted if fp not in looked_up}
         self.counts.new += len(fresh)
         self.counts.duplicate += len(batch) - len(fresh)
         self._insert_new(fresh)
-        self._update_known({fp: groups[fp] for fp in known}, known)
+        self._seen_again(groups, {fp: row[1] for fp, row in looked_up.items()}, returning=False)
+        known.update(looked_up)
+        self._judge_known({fp: groups[fp] for fp in known}, known)
+
+    def _take_known_ids(self, groups: dict[str, _Group]) -> dict[str, int]:
+        if not self._known_ids:
+            return {}
+        ids = self._known_ids
+        hinted = {fp: ids.pop(fp) for fp in groups if fp in ids}
+        if len(ids) > 2 * BATCH_SIZE:  # hints whose sightings never came: not kept forever
+            ids.clear()
+        return hinted
 
     # -- new findings -------------------------------------------------------------------------
 
@@ -158,21 +188,31 @@ class IngestPipeline:
 
     # -- known findings -----------------------------------------------------------------------
 
-    def _update_known(self, groups: dict[str, _Group], known: dict[str, _Known]) -> None:
+    def _seen_again(
+        self, groups: dict[str, _Group], ids: dict[str, int], *, returning: bool
+    ) -> dict[str, _Known]:
+        """Record another sighting of stored findings (fingerprint → id); with ``returning``,
+        their state as the update leaves it."""
+        if not ids:
+            return {}
+        ids_by_count: dict[int, list[int]] = {}
+        for fp, finding_id in ids.items():
+            ids_by_count.setdefault(groups[fp].count, []).append(finding_id)
+        state: dict[str, _Known] = {}
+        for count, batch in ids_by_count.items():  # nearly always one: seen once in the batch
+            rows = fetch_in(
+                self.session,
+                _SEEN_AGAIN_RETURNING_SQL if returning else _SEEN_AGAIN_SQL,
+                sorted(batch),
+                params=(self.row_values().now, self.scan_id, count),
+            )
+            state.update((row[0], row) for row in rows)
+        return state
+
+    def _judge_known(self, groups: dict[str, _Group], known: dict[str, _Known]) -> None:
+        """Findings seen again: reopen the resolved ones, escalate on news."""
         if not groups:
             return
-        last_seen = self.row_values().now
-        ids_by_count: dict[int, list[int]] = {}
-        for fp, group in groups.items():
-            ids_by_count.setdefault(group.count, []).append(known[fp][1])
-        for count, ids in ids_by_count.items():  # nearly always one: seen once in the batch
-            execute_in(
-                self.session,
-                "UPDATE findings SET last_seen = ?, last_scan_id = ?, "
-                "occurrences = occurrences + ? WHERE id {in}",
-                (last_seen, self.scan_id, count),
-                sorted(ids),
-            )
         news = [fp for fp, group in groups.items() if self._is_news(known[fp], group)]
         if not news:
             return

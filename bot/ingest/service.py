@@ -206,12 +206,11 @@ def _ingest_forked(
         # body anyway); until then the scan row holds its size only.
         size_only = BodyFacts("", body.size)
         pipeline = _open_scan(ctx, session, size_only, source=source, now=now, bulk=True)
-        for sightings, read in forked.parse.batches():
-            for sighting in sightings:
-                pipeline.add(sighting)
+        for batch in forked.parse.batches():
+            pipeline.add_parsed(batch.sightings, batch.known_ids)
             if on_bytes is not None:
-                on_bytes(read - reported)
-                reported = read
+                on_bytes(batch.read - reported)
+                reported = batch.read
         parsed = forked.parse.parsed
         if parsed is None:
             raise IngestRejectedError(forked.parse.problems)

@@ -38,7 +38,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from integrations.nuclei.containers import ContainerKind, RecordSplitter
+from integrations.nuclei.containers import (
+    ContainerKind,
+    RecordSplitter,
+    count_lines_and_records,
+    first_line_end,
+)
 from integrations.nuclei.identity import (
     UNKNOWN_ASSET,
     fingerprint,
@@ -69,7 +74,9 @@ __all__ = [
     "ParsedItem",
     "ScanMetadata",
     "Severity",
+    "count_lines_and_records",
     "fingerprint",
+    "first_line_end",
     "grouping_key",
     "iter_results",
     "normalize_asset",
@@ -110,6 +117,25 @@ class NucleiStream:
         self.metadata: ScanMetadata | None = None
         self.results = self.ignored = self.invalid = 0
         self._started = False
+        self._first_index = 0
+
+    @classmethod
+    def continuing(
+        cls,
+        chunks: Iterable[bytes],
+        *,
+        default_target: str | None,
+        first_line: int,
+        first_index: int,
+    ) -> NucleiStream:
+        """The rest of a body read line by line (JSONL or HEC lines), from a line boundary:
+        its first line is numbered ``first_line`` and its first record ``first_index``. A
+        large body is parsed in parts this way (``first_line_end`` says whether one can
+        be); ``container`` is ``"jsonl"`` once a record was read, else ``"empty"``."""
+        stream = cls((), default_target=default_target)
+        stream._splitter = RecordSplitter.lines_from(chunks, first_line=first_line)
+        stream._first_index = first_index
+        return stream
 
     @property
     def container(self) -> ContainerKind:
@@ -149,7 +175,7 @@ class NucleiStream:
         held: list[tuple[object, int, int | None]] = []
         meta_seen: object = None
         target = self.default_target
-        for index, (line, value, error) in enumerate(splitter):
+        for index, (line, value, error) in enumerate(splitter, self._first_index):
             if error is not None:
                 message = f"line {line}: {error}" if line is not None else error
                 yield self._count(Invalid(index, line, message))

@@ -39,7 +39,14 @@ from typing import Literal
 
 import orjson
 
-__all__ = ["ContainerKind", "RawRecord", "RecordSplitter", "load_record"]
+__all__ = [
+    "ContainerKind",
+    "RawRecord",
+    "RecordSplitter",
+    "count_lines_and_records",
+    "first_line_end",
+    "load_record",
+]
 
 ContainerKind = Literal["empty", "array", "jsonl", "object", "envelope", "hec"]
 RawRecord = tuple[int | None, object, str | None]
@@ -106,6 +113,17 @@ class RecordSplitter:
         self._buf = bytearray()
         self._line_base = 1  # line number of self._buf[0]
         self._eof = False
+        self._lines_only = False
+
+    @classmethod
+    def lines_from(cls, chunks: Iterable[bytes], *, first_line: int) -> RecordSplitter:
+        """A splitter for the rest of a body already known to be read line by line (see
+        :func:`first_line_end`), starting at a line boundary numbered ``first_line``.
+        ``container`` is ``"jsonl"`` once it has read a record."""
+        splitter = cls(chunks)
+        splitter._line_base = first_line
+        splitter._lines_only = True
+        return splitter
 
     def __iter__(self) -> Iterator[RawRecord]:
         return self._run()
@@ -139,6 +157,9 @@ class RecordSplitter:
 
     # -- detection ----------------------------------------------------------------------
     def _run(self) -> Iterator[RawRecord]:
+        if self._lines_only:
+            yield from self._lines(first_kind="object")
+            return
         buf = self._buf
         while len(buf) < 3 and _BOM.startswith(buf) and self._more():
             pass
@@ -244,9 +265,7 @@ class RecordSplitter:
 
     @staticmethod
     def _slow_line(line: bytes, lineno: int) -> RawRecord | None:
-        stripped = line.strip()
-        if stripped.endswith(b","):
-            stripped = stripped[:-1].rstrip()
+        stripped = _line_content(line)
         if not stripped:
             return None
         return load_record(stripped, lineno)
@@ -426,6 +445,60 @@ class RecordSplitter:
     def _early_metadata(self, skeleton: list[bytes]) -> None:
         """``{"scan_metadata": {...}, "findings": [`` + ``]}`` is valid JSON: read it now."""
         self._set_metadata(_loads_or_none(b"".join(skeleton) + b"]}"))
+
+
+def _line_content(line: bytes) -> bytes:
+    """A JSONL line without its surrounding blanks and one trailing ``,`` (v3.3.6's ``-jle``):
+    empty for a line that is no record."""
+    stripped = line.strip()
+    if stripped.endswith(b","):
+        stripped = stripped[:-1].rstrip()
+    return stripped
+
+
+def first_line_end(prefix: bytes) -> int | None:
+    """Where the first line of a body ends (just past its newline), when everything after
+    it is read line by line: the first value is a one-line record or HEC event. Then any
+    line boundary further on splits the body into parts that parse independently. None
+    when the prefix (the body's first bytes) does not show that.
+
+    Decided as :class:`RecordSplitter` does, but only for the plain case: a first line that
+    needs repair, or holds more than one value, gives None (the body is parsed whole)."""
+    start = 3 if prefix.startswith(_BOM) else 0
+    match = _NON_WS.search(prefix, start)
+    if match is None or prefix[match.start()] != _LBRACE:
+        return None
+    end = prefix.find(b"\n", match.start())
+    if end == -1:
+        return None
+    value = _loads_or_none(prefix[match.start() : end].rstrip(b" \t\r,"))
+    if not isinstance(value, dict) or _kind_of(value) not in ("object", "hec"):
+        return None
+    return end + 1
+
+
+def count_lines_and_records(chunks: Iterable[bytes]) -> tuple[int, int]:
+    """(newlines, records) of a body read line by line, as :class:`RecordSplitter` numbers
+    them: a record is a line that is not blank. For a part parsed on its own, this numbers
+    its records and lines after the part before it."""
+    lines = records = 0
+    carry = b""
+    started = False
+    for chunk in chunks:
+        data = carry + _as_bytes(chunk)
+        if not started:  # a BOM is not part of the first line's content
+            if len(data) < len(_BOM) and _BOM.startswith(data):
+                carry = data
+                continue
+            started = True
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
+        *complete, carry = data.split(b"\n")
+        lines += len(complete)
+        records += sum(1 for line in complete if _line_content(line))
+    if _line_content(carry):
+        records += 1
+    return lines, records
 
 
 def _loads_or_none(data: bytes) -> object:
