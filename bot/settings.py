@@ -7,14 +7,13 @@ line so a misconfigured process refuses to start instead of failing on the first
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 DEFAULT_KEV_URL = (
     "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
@@ -23,6 +22,17 @@ DEFAULT_KEV_MIRROR_URL = "https://raw.githubusercontent.com/cisagov/kev-data/dev
 DEFAULT_LINEAR_API_URL = "https://api.linear.app/graphql"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 MIB = 1024 * 1024
+
+
+# SQLAlchemy's URL scheme, ``backend[+driver]://``, read without importing SQLAlchemy: the
+# settings are loaded before a large ingest forks its parsers, which need no database code.
+# (The rest of the URL is checked when the engine is created, at start-up too.)
+_DATABASE_SCHEME = re.compile(r"(?P<backend>\w+)(?:\+\w+)?://")
+
+
+def _database_backend(url: str) -> str | None:
+    match = _DATABASE_SCHEME.match(url)
+    return match.group("backend").lower() if match else None
 
 
 class ConfigurationError(Exception):
@@ -107,14 +117,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a SQLAlchemy URL: {value!r}") from exc
-        if url.get_backend_name() not in {"sqlite", "postgresql"}:
-            raise ValueError(
-                f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql"
-            )
+        backend = _database_backend(value)
+        if backend is None:
+            raise ValueError(f"not a SQLAlchemy URL: {value!r}")
+        if backend not in {"sqlite", "postgresql"}:
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
         return value
 
     @field_validator("evidence_url")
@@ -134,7 +141,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return make_url(self.database_url).get_backend_name() == "sqlite"
+        return _database_backend(self.database_url) == "sqlite"
 
     def integration_problems(self) -> list[str]:
         """Cross-field checks: an enabled integration must have what it needs."""

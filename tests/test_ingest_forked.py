@@ -339,3 +339,42 @@ def test_a_sighting_crosses_processes_unchanged(timestamp: str | None) -> None:
     assert type(wire) is tuple  # no named tuple or datetime to pickle
     assert sightings.from_wire(wire).timestamp == result.timestamp
     assert (result.timestamp is None) == (timestamp is None)
+
+
+def test_the_parser_reads_which_findings_exist(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
+    stored = {f.fingerprint: f.id for f in findings(ctx)}
+    known = forked.CommittedFingerprints(ctx.settings.database_url)
+    wanted = [*list(stored)[:5], "0" * 64]
+    assert known(wanted) == {fp: stored[fp] for fp in wanted[:5]}
+    assert known([]) == {}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///{relative}",
+        "sqlite:///{absolute}",
+        "sqlite+pysqlite:///{absolute}?timeout=5",
+    ],
+)
+def test_the_parsers_reader_follows_sqlalchemy_urls(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        db.execute("CREATE TABLE findings (id INTEGER PRIMARY KEY, fingerprint TEXT)")
+        db.execute("INSERT INTO findings VALUES (7, 'abc')")
+    known = forked.CommittedFingerprints(
+        url.format(relative="x.db", absolute=str(tmp_path / "x.db"))
+    )
+    assert known(["abc", "def"]) == {"abc": 7}
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_database_in_memory_tells_the_parser_nothing(url: str) -> None:
+    assert forked.CommittedFingerprints(url)(["abc"]) == {}

@@ -87,7 +87,10 @@ class CommittedFingerprints:
         if not fingerprints:
             return {}
         if self._connection is None:
-            self._connection, self._mark = _open_reader(self._url)
+            reader = _open_reader(self._url)
+            if reader is None:
+                return {}
+            self._connection, self._mark = reader
             if self._mark == "?":
                 setup = self._connection.cursor()
                 setup.execute("PRAGMA mmap_size=1073741824")
@@ -107,15 +110,26 @@ class CommittedFingerprints:
         return found
 
 
-def _open_reader(database_url: str) -> tuple[Any, str]:
+def _open_reader(database_url: str) -> tuple[Any, str] | None:
     """A plain driver connection outside slabot's write discipline (no ``BEGIN IMMEDIATE``,
-    which would wait for the parent's write lock): (connection, placeholder style)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
+    which would wait for the parent's write lock): (connection, placeholder style). None for
+    a database no other process can see (in memory): then nothing is known to exist.
 
-    engine = create_engine(database_url, poolclass=NullPool)
-    connection = engine.raw_connection()
-    return connection, ("%s" if engine.dialect.name == "postgresql" else "?")
+    Opened with the driver alone: importing SQLAlchemy would cost each parsing child a
+    tenth of a second. The settings have checked the URL's scheme; the parent's engine
+    checks the rest."""
+    scheme, _, rest = database_url.partition("://")
+    if scheme.split("+")[0].lower() == "postgresql":
+        import psycopg
+
+        return psycopg.connect(f"postgresql://{rest}"), "%s"
+    import sqlite3
+    from urllib.parse import unquote
+
+    path = unquote(rest.partition("?")[0].removeprefix("/"))
+    if path in ("", ":memory:"):
+        return None
+    return sqlite3.connect(path), "?"
 
 
 _KNOWN_PG = "SELECT fingerprint, id FROM findings WHERE fingerprint = ANY(%s)"
