@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -378,3 +379,34 @@ def test_the_parsers_reader_follows_sqlalchemy_urls(
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_a_database_in_memory_tells_the_parser_nothing(url: str) -> None:
     assert forked.CommittedFingerprints(url)(["abc"]) == {}
+
+
+def test_a_parser_waits_for_the_writer_instead_of_filling_the_disk(
+    ctx: AppContext, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = 10_000  # a few batches of the ~160 KB this body spools
+    monkeypatch.setattr(forked, "SPOOL_AHEAD_LIMIT", limit)
+    ahead: list[int] = []
+    sizes: list[int] = []
+    real = forked.ForkedParse._receive
+
+    def spooled(parse: forked.ForkedParse) -> int:
+        return os.fstat(parse._spool.fileno()).st_size - parse._offset
+
+    def slow_reader(self: forked.ForkedParse) -> Any:
+        if not ahead:  # let the child run as far ahead as it is allowed before reading
+            deadline = time.monotonic() + 10
+            while spooled(self) <= limit and time.monotonic() < deadline:
+                time.sleep(0.01)
+        ahead.append(spooled(self))
+        before = self._offset
+        message = real(self)
+        sizes.append(self._offset - before)
+        return message
+
+    monkeypatch.setattr(forked.ForkedParse, "_receive", slow_reader)
+    summary = ingest_forked(ctx, scan(tmp_path, mixed_records() * 4), now)
+    assert (summary.findings, summary.new) == (300, 60)
+    assert sum(sizes) > 10 * limit  # the bound was reached, and held:
+    assert max(ahead) <= limit + max(sizes)  # at most the message that crossed it
+    assert no_children_left()

@@ -8,7 +8,9 @@ body is retained by a sibling, :mod:`bot.ingest.retainer`; :mod:`bot.ingest.para
 both.) The child appends each message to an unlinked spool file and announces it on a pipe
 with its length: it can run ahead of the parent while neither holds more than a batch in
 memory (a pipe alone holds 1 MiB, less than one batch with its evidence, and kept the two
-processes taking turns).
+processes taking turns). The parent acknowledges what it has read on a third pipe, and the
+child waits once it is :data:`SPOOL_AHEAD_LIMIT` bytes ahead: the spool's disk use is bounded,
+whatever the size of the scan.
 
 Only for a process with no other threads (the CLI): forking a multi-threaded server could
 copy a lock held by another thread. The parent's transaction decides everything: a body with
@@ -49,6 +51,8 @@ from integrations.nuclei import (
 
 BATCH = 2000
 MAX_REPORTED_PROBLEMS = 20
+# How far (in spooled bytes) a parser may run ahead of the parent before it waits.
+SPOOL_AHEAD_LIMIT = 256 * 1024 * 1024
 _FRAME = struct.Struct("!Q")
 
 
@@ -250,12 +254,18 @@ class ForkedParse:
         self._spool = tempfile.TemporaryFile(prefix="slabot-parse-")  # noqa: SIM115
         self._offset = 0
         read_fd, write_fd = os.pipe()
+        acks_read, acks_write = os.pipe()
         spool_fd = self._spool.fileno()
+        channel = _Channel(spool_fd, write_fd, acks_read)
         pid = fork_child(
-            lambda: _parse(spool_fd, write_fd, chunks, target, max_problems, known, after),
-            close=(read_fd,),
+            lambda: _parse(channel, chunks, target, max_problems, known, after),
+            close=(read_fd, acks_write),
         )
         os.close(write_fd)
+        os.close(acks_read)
+        # Never blocks: an acknowledgement that does not fit is superseded by the next one.
+        os.set_blocking(acks_write, False)
+        self._acks = acks_write
         self._pid: int | None = pid
         self._lengths: IO[bytes] = os.fdopen(read_fd, "rb")
 
@@ -283,6 +293,8 @@ class ForkedParse:
         (length,) = _FRAME.unpack(header)
         data = os.pread(self._spool.fileno(), length, self._offset)
         self._offset += length
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._acks, _FRAME.pack(self._offset))
         # Only our own forked child writes this spool.
         kind, payload = pickle.loads(data)  # noqa: S301
         if kind == "failed":
@@ -292,6 +304,8 @@ class ForkedParse:
     def close(self) -> None:
         self._lengths.close()
         self._spool.close()
+        with contextlib.suppress(OSError):
+            os.close(self._acks)
         if self._pid is not None:
             pid, self._pid = self._pid, None
             try:
@@ -307,22 +321,42 @@ class ForkedParse:
         self.close()
 
 
+class _Channel:
+    """The child's end of :class:`ForkedParse`'s spool and pipes."""
+
+    def __init__(self, spool_fd: int, lengths_fd: int, acks_fd: int) -> None:
+        self.spool_fd, self.lengths_fd, self.acks_fd = spool_fd, lengths_fd, acks_fd
+        self.written = self.acknowledged = 0
+
+    def send(self, kind: str, payload: object) -> None:
+        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        while self.written - self.acknowledged > SPOOL_AHEAD_LIMIT:
+            self._wait_for_reader()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.spool_fd, view) :]
+        self.written += len(data)
+        os.write(self.lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
+
+    def _wait_for_reader(self) -> None:
+        acks = os.read(self.acks_fd, _FRAME.size * 1024)  # 8-byte writes arrive whole
+        if not acks:
+            raise ForkedChildError("the parent stopped reading")
+        (self.acknowledged,) = _FRAME.unpack(acks[-_FRAME.size :])
+
+    def close(self) -> None:
+        os.close(self.lengths_fd)
+
+
 def _parse(  # pragma: no cover - runs in the child process
-    spool_fd: int,
-    lengths_fd: int,
+    channel: _Channel,
     chunks: Callable[[], Iterator[bytes]],
     target: str | None,
     max_problems: int,
     known: Callable[[list[str]], dict[str, int]] | None,
     after: Callable[[], Iterator[bytes]] | None,
 ) -> None:
-    def send(kind: str, payload: object) -> None:
-        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(spool_fd, view) :]
-        os.write(lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
-
+    send = channel.send
     read = 0
 
     def counted() -> Iterator[bytes]:
@@ -369,4 +403,4 @@ def _parse(  # pragma: no cover - runs in the child process
             send("parsed", outcome)
     except BaseException:
         send("failed", traceback.format_exc())
-    os.close(lengths_fd)
+    channel.close()
