@@ -15,10 +15,11 @@ from sqlalchemy import select
 
 import bot.ingest.service as ingest_service
 from bot.context import AppContext
-from bot.ingest import forked, parallel, sightings
+from bot.ingest import forked, parallel
 from bot.ingest.artifacts import read_retained_body
 from bot.ingest.body import FileBody
 from bot.ingest.forked import ForkedChildError
+from bot.ingest.known import CommittedFingerprints
 from bot.ingest.service import (
     EvidenceUnavailableError,
     IngestRejectedError,
@@ -261,20 +262,6 @@ def test_a_failure_in_the_parent_ends_the_child(
     assert no_children_left()
 
 
-def test_sightings_carry_the_display_evidence(tmp_path: Path) -> None:
-    from integrations.nuclei import NucleiResult, iter_results
-
-    [result] = [
-        r
-        for r in iter_results([jsonl([record("x", request="GET / HTTP/1.1\r\n\r\n")])])
-        if isinstance(r, NucleiResult)
-    ]
-    sighting = sightings.sighting_of(result)
-    assert sighting.evidence == sightings.evidence_text(result)
-    assert sightings.evidence_text(sighting) is sighting.evidence
-    assert (sighting.fingerprint, sighting.severity) == (result.fingerprint, result.severity)
-
-
 def test_a_cancelled_retention_leaves_nothing_in_the_store(
     ctx: AppContext, now: datetime, tmp_path: Path
 ) -> None:
@@ -317,68 +304,15 @@ def test_retention_runs_while_the_body_is_parsed(
     assert no_children_left()
 
 
-@pytest.mark.parametrize(
-    "timestamp",
-    [
-        None,
-        "2026-03-01T10:00:00.123456Z",
-        "0001-01-01T00:00:00Z",
-        "1969-12-31T23:59:59.999999Z",
-        "9999-12-31T23:59:59.999999+00:00",
-        "2026-03-01T10:00:00.123456789+05:30",
-    ],
-)
-def test_a_sighting_crosses_processes_unchanged(timestamp: str | None) -> None:
-    from integrations.nuclei import NucleiResult, iter_results
-
-    [result] = [
-        r
-        for r in iter_results([jsonl([record("x", timestamp=timestamp)])])
-        if isinstance(r, NucleiResult)
-    ]
-    wire = sightings.wire_of(result, evidence=False)
-    assert type(wire) is tuple  # no named tuple or datetime to pickle
-    assert sightings.from_wire(wire).timestamp == result.timestamp
-    assert (result.timestamp is None) == (timestamp is None)
-
-
 def test_the_parser_reads_which_findings_exist(
     ctx: AppContext, now: datetime, tmp_path: Path
 ) -> None:
     ingest_forked(ctx, scan(tmp_path, mixed_records()), now)
     stored = {f.fingerprint: f.id for f in findings(ctx)}
-    known = forked.CommittedFingerprints(ctx.settings.database_url)
+    known = CommittedFingerprints(ctx.settings.database_url)
     wanted = [*list(stored)[:5], "0" * 64]
     assert known(wanted) == {fp: stored[fp] for fp in wanted[:5]}
     assert known([]) == {}
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "sqlite:///{relative}",
-        "sqlite:///{absolute}",
-        "sqlite+pysqlite:///{absolute}?timeout=5",
-    ],
-)
-def test_the_parsers_reader_follows_sqlalchemy_urls(
-    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sqlite3
-
-    monkeypatch.chdir(tmp_path)
-    with sqlite3.connect(tmp_path / "x.db") as db:
-        db.execute("CREATE TABLE findings (id INTEGER PRIMARY KEY, fingerprint TEXT)")
-        db.execute("INSERT INTO findings VALUES (7, 'abc')")
-    known = forked.CommittedFingerprints(
-        url.format(relative="x.db", absolute=str(tmp_path / "x.db"))
-    )
-    assert known(["abc", "def"]) == {"abc": 7}
-
-
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
-def test_a_database_in_memory_tells_the_parser_nothing(url: str) -> None:
-    assert forked.CommittedFingerprints(url)(["abc"]) == {}
 
 
 def test_a_parser_waits_for_the_writer_instead_of_filling_the_disk(

@@ -25,10 +25,10 @@ from bot.ingest.body import Body, FileBody
 from bot.ingest.forked import (
     MAX_REPORTED_PROBLEMS,
     Batch,
-    CommittedFingerprints,
     ForkedParse,
     Parsed,
 )
+from bot.ingest.known import CommittedFingerprints
 from bot.ingest.retainer import ForkedRetention
 from bot.settings import Settings
 from bot.stores import open_evidence

@@ -38,12 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from integrations.nuclei.containers import (
-    ContainerKind,
-    RecordSplitter,
-    count_lines_and_records,
-    first_line_end,
-)
+from integrations.nuclei.containers import ContainerKind, RecordSplitter
 from integrations.nuclei.identity import (
     UNKNOWN_ASSET,
     fingerprint,
@@ -52,6 +47,7 @@ from integrations.nuclei.identity import (
     select_asset,
     strip_nul,
 )
+from integrations.nuclei.parts import count_lines_and_records, first_line_end
 from integrations.nuclei.records import (
     Ignored,
     Invalid,

@@ -35,23 +35,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterable, Iterator
-from typing import Literal
 
 import orjson
 
-__all__ = [
-    "ContainerKind",
-    "RawRecord",
-    "RecordSplitter",
-    "count_lines_and_records",
-    "first_line_end",
-    "load_record",
-]
+from integrations.nuclei.decode import (
+    BOM,
+    RECORD_KEYS,
+    ContainerKind,
+    RawRecord,
+    as_bytes,
+    kind_of,
+    line_content,
+    load_record,
+    loads_or_none,
+    unwrap,
+)
 
-ContainerKind = Literal["empty", "array", "jsonl", "object", "envelope", "hec"]
-RawRecord = tuple[int | None, object, str | None]
+__all__ = ["ContainerKind", "RawRecord", "RecordSplitter", "load_record"]
 
-_BOM = b"\xef\xbb\xbf"
 _QUOTE, _LBRACE, _LBRACKET, _NEWLINE = 0x22, 0x7B, 0x5B, 0x0A
 _NON_WS = re.compile(rb"[^ \t\r\n]")
 _NON_SEP = re.compile(rb"[^ \t\r\n,]")
@@ -64,43 +65,6 @@ _SKIP_TO_BRACKET = re.compile(rb'(?:[^"{}\[\]]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+[
 _ELEMENT_END = re.compile(rb"\}[ \t\r\n]*+(?:,[ \t\r\n]*+(?:\{|\Z)|\]|\Z)")
 _FAST_MISSES = 8
 _STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
-_SURROGATES = re.compile(
-    r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
-)
-_CONTROL_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
-_CONTROL_ESCAPES[0] = ""
-_RECORD_KEYS = ("template-id", "templateID")
-
-
-def _fix_surrogate(match: re.Match[str]) -> str:
-    text = match.group(0)
-    return "\\ufffd" if len(text) == 6 else text
-
-
-def load_record(data: bytes | bytearray, line: int) -> RawRecord:
-    """Decode one record's bytes; on failure repair once, else return an error item."""
-    try:
-        return line, orjson.loads(data), None
-    except orjson.JSONDecodeError:
-        pass
-    text = data.decode("utf-8", "replace").translate(_CONTROL_ESCAPES)
-    if "\\u" in text:
-        text = _SURROGATES.sub(_fix_surrogate, text)
-    try:
-        return line, orjson.loads(text), None
-    except orjson.JSONDecodeError as exc:
-        where = line + max(exc.lineno, 1) - 1
-        return where, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
-
-
-def _as_bytes(chunk: object) -> bytes:
-    if type(chunk) is bytes:
-        return chunk
-    if isinstance(chunk, str):
-        return chunk.encode("utf-8", "surrogatepass")
-    if isinstance(chunk, bytearray | memoryview):
-        return bytes(chunk)
-    raise TypeError(f"body chunks must be bytes, not {type(chunk).__name__}")
 
 
 class RecordSplitter:
@@ -132,7 +96,7 @@ class RecordSplitter:
     def _more(self) -> bool:
         for chunk in self._chunks:
             if chunk:
-                self._buf += _as_bytes(chunk)
+                self._buf += as_bytes(chunk)
                 return True
         self._eof = True
         return False
@@ -161,9 +125,9 @@ class RecordSplitter:
             yield from self._lines(first_kind="object")
             return
         buf = self._buf
-        while len(buf) < 3 and _BOM.startswith(buf) and self._more():
+        while len(buf) < 3 and BOM.startswith(buf) and self._more():
             pass
-        if buf.startswith(_BOM):
+        if buf.startswith(BOM):
             del buf[:3]
         start = self._seek(_NON_WS)
         if start is None:
@@ -232,7 +196,7 @@ class RecordSplitter:
             chunk: bytes | None = None
             for raw in self._chunks:
                 if raw:
-                    chunk = _as_bytes(raw)
+                    chunk = as_bytes(raw)
                     break
             if chunk is None:
                 lines = b"".join(parts).split(b"\n")
@@ -254,7 +218,7 @@ class RecordSplitter:
                         yield item
                 else:
                     if type(value) is dict and "event" in value:
-                        value = _unwrap(value)
+                        value = unwrap(value)
                     seen += 1
                     yield lineno, value, None
                 lineno += 1
@@ -265,7 +229,7 @@ class RecordSplitter:
 
     @staticmethod
     def _slow_line(line: bytes, lineno: int) -> RawRecord | None:
-        stripped = _line_content(line)
+        stripped = line_content(line)
         if not stripped:
             return None
         return load_record(stripped, lineno)
@@ -273,7 +237,7 @@ class RecordSplitter:
     # -- splitter -------------------------------------------------------------------------
     def _items_of(self, line: int, value: object) -> Iterator[RawRecord]:
         """Classify a fully decoded top-level object (HEC, small envelope or a record)."""
-        if isinstance(value, dict) and not any(key in value for key in _RECORD_KEYS):
+        if isinstance(value, dict) and not any(key in value for key in RECORD_KEYS):
             if "event" in value:
                 yield line, value["event"], None
                 return
@@ -392,7 +356,7 @@ class RecordSplitter:
                 elif depth <= 0:
                     if skeleton is not None:
                         skeleton.append(bytes(buf[skel_start:stop]))
-                        self._set_metadata(_loads_or_none(b"".join(skeleton)))
+                        self._set_metadata(loads_or_none(b"".join(skeleton)))
                         self._discard(stop)
                         return "envelope", True
                     multiline = buf.find(b"\n", 0, stop) != -1
@@ -401,7 +365,7 @@ class RecordSplitter:
                     if error is not None:
                         yield line, value, error
                         return "object", multiline
-                    kind = _kind_of(value)
+                    kind = kind_of(value)
                     yield from self._items_of(line or 1, value)
                     return kind, multiline
         # End of input inside the value.
@@ -444,81 +408,4 @@ class RecordSplitter:
 
     def _early_metadata(self, skeleton: list[bytes]) -> None:
         """``{"scan_metadata": {...}, "findings": [`` + ``]}`` is valid JSON: read it now."""
-        self._set_metadata(_loads_or_none(b"".join(skeleton) + b"]}"))
-
-
-def _line_content(line: bytes) -> bytes:
-    """A JSONL line without its surrounding blanks and one trailing ``,`` (v3.3.6's ``-jle``):
-    empty for a line that is no record."""
-    stripped = line.strip()
-    if stripped.endswith(b","):
-        stripped = stripped[:-1].rstrip()
-    return stripped
-
-
-def first_line_end(prefix: bytes) -> int | None:
-    """Where the first line of a body ends (just past its newline), when everything after
-    it is read line by line: the first value is a one-line record or HEC event. Then any
-    line boundary further on splits the body into parts that parse independently. None
-    when the prefix (the body's first bytes) does not show that.
-
-    Decided as :class:`RecordSplitter` does, but only for the plain case: a first line that
-    needs repair, or holds more than one value, gives None (the body is parsed whole)."""
-    start = 3 if prefix.startswith(_BOM) else 0
-    match = _NON_WS.search(prefix, start)
-    if match is None or prefix[match.start()] != _LBRACE:
-        return None
-    end = prefix.find(b"\n", match.start())
-    if end == -1:
-        return None
-    value = _loads_or_none(prefix[match.start() : end].rstrip(b" \t\r,"))
-    if not isinstance(value, dict) or _kind_of(value) not in ("object", "hec"):
-        return None
-    return end + 1
-
-
-def count_lines_and_records(chunks: Iterable[bytes]) -> tuple[int, int]:
-    """(newlines, records) of a body read line by line, as :class:`RecordSplitter` numbers
-    them: a record is a line that is not blank. For a part parsed on its own, this numbers
-    its records and lines after the part before it."""
-    lines = records = 0
-    carry = b""
-    started = False
-    for chunk in chunks:
-        data = carry + _as_bytes(chunk)
-        if not started:  # a BOM is not part of the first line's content
-            if len(data) < len(_BOM) and _BOM.startswith(data):
-                carry = data
-                continue
-            started = True
-            if data.startswith(_BOM):
-                data = data[len(_BOM) :]
-        *complete, carry = data.split(b"\n")
-        lines += len(complete)
-        records += sum(1 for line in complete if _line_content(line))
-    if _line_content(carry):
-        records += 1
-    return lines, records
-
-
-def _loads_or_none(data: bytes) -> object:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _unwrap(value: dict[str, object]) -> object:
-    """A Splunk HEC wrapper ``{"event": <result>, "time": ...}`` -> the result."""
-    if any(key in value for key in _RECORD_KEYS):
-        return value
-    return value["event"]
-
-
-def _kind_of(value: object) -> ContainerKind:
-    if isinstance(value, dict) and not any(key in value for key in _RECORD_KEYS):
-        if "event" in value:
-            return "hec"
-        if "findings" in value or "scan_metadata" in value:
-            return "envelope"
-    return "object"
+        self._set_metadata(loads_or_none(b"".join(skeleton) + b"]}"))

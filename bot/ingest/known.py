@@ -1,0 +1,71 @@
+"""Which findings existed before an ingest began, read by a forked parser on a connection of
+its own (see :mod:`bot.ingest.forked`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CommittedFingerprints:
+    """Which fingerprints the database held before this ingest, and their findings' ids, read
+    by the child on its own connection: the parent's writes are not committed yet, so this
+    is the state the ingest started from. A finding that existed then needs no evidence
+    shipped to the parent, and the parent updates it by id (findings are never deleted, so
+    the id stays right; the parent still reads the row's state in its own transaction)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._connection: Any = None
+        self._mark = "?"
+
+    def __call__(self, fingerprints: list[str]) -> dict[str, int]:
+        if not fingerprints:
+            return {}
+        if self._connection is None:
+            reader = _open_reader(self._url)
+            if reader is None:
+                return {}
+            self._connection, self._mark = reader
+            if self._mark == "?":
+                setup = self._connection.cursor()
+                setup.execute("PRAGMA mmap_size=1073741824")
+                setup.execute("PRAGMA cache_size=-65536")
+                setup.close()
+        cursor = self._connection.cursor()
+        try:
+            if self._mark == "%s":
+                cursor.execute(_KNOWN_PG, (fingerprints,))
+            else:
+                marks = ", ".join("?" * len(fingerprints))
+                cursor.execute(_KNOWN_SQLITE.format(marks=marks), fingerprints)
+            found = {fingerprint: finding_id for fingerprint, finding_id in cursor.fetchall()}
+        finally:
+            cursor.close()
+        self._connection.rollback()  # end the read (PostgreSQL opened a transaction)
+        return found
+
+
+def _open_reader(database_url: str) -> tuple[Any, str] | None:
+    """A plain driver connection outside slabot's write discipline (no ``BEGIN IMMEDIATE``,
+    which would wait for the parent's write lock): (connection, placeholder style). None for
+    a database no other process can see (in memory): then nothing is known to exist.
+
+    Opened with the driver alone: importing SQLAlchemy would cost each parsing child a
+    tenth of a second. The settings have checked the URL's scheme; the parent's engine
+    checks the rest."""
+    scheme, _, rest = database_url.partition("://")
+    if scheme.split("+")[0].lower() == "postgresql":
+        import psycopg
+
+        return psycopg.connect(f"postgresql://{rest}"), "%s"
+    import sqlite3
+    from urllib.parse import unquote
+
+    path = unquote(rest.partition("?")[0].removeprefix("/"))
+    if path in ("", ":memory:"):
+        return None
+    return sqlite3.connect(path), "?"
+
+
+_KNOWN_PG = "SELECT fingerprint, id FROM findings WHERE fingerprint = ANY(%s)"
+_KNOWN_SQLITE = "SELECT fingerprint, id FROM findings WHERE fingerprint IN ({marks})"
