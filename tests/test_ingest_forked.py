@@ -35,6 +35,7 @@ from tests.helpers_ingest import (
     findings,
     jsonl,
     record,
+    scans,
     set_ticket_status,
     tickets,
 )
@@ -55,10 +56,12 @@ def parsers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return count
 
 
-def ingest_forked(ctx: AppContext, body: FileBody, now: datetime, **options: Any) -> Any:
+def ingest_forked(
+    ctx: AppContext, body: FileBody, now: datetime, target: str | None = None, **options: Any
+) -> Any:
     """What the CLI does for a large file: the children start first, then the ingest."""
-    children = parallel.ForkedIngest(body, settings=ctx.settings, target=None, now=now)
-    return ingest(ctx, body, source="cli", target=None, now=now, forked=children, **options)
+    children = parallel.ForkedIngest(body, settings=ctx.settings, target=target, now=now)
+    return ingest(ctx, body, source="cli", target=target, now=now, forked=children, **options)
 
 
 def no_children_left() -> bool:
@@ -195,6 +198,21 @@ def test_a_body_cut_in_halves_is_one_scan(
         body.sha256,
         body.size,
     )
+
+
+def test_the_declared_target_reaches_both_halves(
+    ctx: AppContext, now: datetime, tmp_path: Path
+) -> None:
+    """Records without a location take the ``--target`` asset, in either half."""
+    located = mixed_records()
+    unlocated = [record(f"dns-{i}", matched_at=None) for i in range(4)]
+    body = scan(tmp_path, unlocated[:2] + located + unlocated[2:])
+    summary = ingest_forked(ctx, body, now, target="https://target.example.com")
+    assert summary.new == 64
+    on_target = {f.template_id for f in findings(ctx) if f.asset == "https://target.example.com"}
+    assert on_target == {"dns-0", "dns-1", "dns-2", "dns-3"}
+    [scan_row] = scans(ctx)
+    assert scan_row.target == "https://target.example.com"
 
 
 def test_a_regression_seen_through_the_forked_parser_reopens(
