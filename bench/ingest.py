@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import generate_jsonl, measure
+from common import generate_jsonl, machine_speed, measure
 
 
 def floor(path: Path, db: Path) -> float:
@@ -104,6 +104,7 @@ def main() -> None:
     work: Path = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
 
+    print(machine_speed())
     scan = work / f"scan-{args.events}.jsonl"
     if not scan.exists():
         generate_jsonl(scan, args.events)

@@ -408,6 +408,10 @@ def main() -> None:
         generate(db, evidence, args.tickets, args.events)
         took = time.perf_counter() - t0
         print(f"generated {args.tickets} tickets / {args.events} events in {took:.1f} s ({db})")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import machine_speed
+
+    print(machine_speed())
     for phase in ("snapshot", "evidence-week"):
         subprocess.run(
             [sys.executable, __file__, "--dir", str(args.dir), "--phase", phase, "--week", week],

@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _event
+from common import _event, machine_speed
 
 TOKEN = "bench-token"
 
@@ -128,6 +128,7 @@ def main() -> None:
     workdir: Path = args.workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+    print(machine_speed())
     port = free_port()
     server = start_server(workdir, port)
     try:
