@@ -2,11 +2,12 @@
 
 A CLI ingest of a large scan spends about as long parsing as writing, on one core. Here a
 child process (``os.fork``: it shares the loaded code and settings, nothing is re-imported)
-reads and parses the body and builds the evidence of the findings that may be new; the parent
-receives batches of :class:`~bot.ingest.sightings.Sighting` and runs the pipeline. (The raw
-body is retained by a sibling, :mod:`bot.ingest.retainer`; :mod:`bot.ingest.parallel` starts
-both.) The child appends each message to an unlinked spool file and announces it on a pipe
-with its length: it can run ahead of the parent while neither holds more than a batch in
+reads and parses the body (or one part of it, see :mod:`bot.ingest.parallel`) and builds the
+evidence of the findings that may be new; the parent receives batches of
+:class:`~bot.ingest.sightings.Sighting` and runs the pipeline. (The raw body is retained by
+a sibling, :mod:`bot.ingest.retainer`; :mod:`bot.ingest.parallel` starts them all.) The
+child appends each message to an unlinked spool file and announces it on a pipe with its
+length: it can run ahead of the parent while neither holds more than a batch in
 memory (a pipe alone holds 1 MiB, less than one batch with its evidence, and kept the two
 processes taking turns). The parent acknowledges what it has read on a third pipe, and the
 child waits once it is :data:`SPOOL_AHEAD_LIMIT` bytes ahead: the spool's disk use is bounded,
