@@ -37,15 +37,15 @@ import signal
 import struct
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from bot.ingest.sightings import Sighting, from_wire, wire_of
 from integrations.nuclei import (
+    Identified,
     Ignored,
     Invalid,
-    NucleiResult,
     NucleiStream,
     count_lines_and_records,
 )
@@ -147,11 +147,15 @@ def read_stream(
     accept: Callable[[Any], None],
     *,
     max_problems: int,
+    identified: bool = False,
 ) -> Parsed | list[str]:
-    """Feed every finding to ``accept``: the body's declarations, or its first problems."""
+    """Feed every finding to ``accept``: the body's declarations, or its first problems.
+    ``identified``: findings as :class:`~integrations.nuclei.Identified`, to be completed
+    only where needed."""
     problems: list[str] = []
     ignored = 0
-    for item in stream:
+    items: Iterable[object] = stream.identified() if identified else stream
+    for item in items:
         if isinstance(item, Invalid):
             problems.append(item.message)
             if len(problems) >= max_problems:
@@ -301,7 +305,7 @@ def _parse(  # pragma: no cover - runs in the child process
             read += len(chunk)
             yield chunk
 
-    batch: list[NucleiResult] = []
+    batch: list[Identified] = []
 
     def flush() -> None:
         existing = known([r.fingerprint for r in batch]) if known is not None else {}
@@ -309,7 +313,7 @@ def _parse(  # pragma: no cover - runs in the child process
         send("batch", (sightings, read, existing))
         batch.clear()
 
-    def accept(result: NucleiResult) -> None:
+    def accept(result: Identified) -> None:
         batch.append(result)
         if len(batch) >= BATCH:
             flush()
@@ -322,7 +326,9 @@ def _parse(  # pragma: no cover - runs in the child process
         )
 
     try:
-        outcome = read_stream(stream_of(counted(), 1, 0), accept, max_problems=max_problems)
+        outcome = read_stream(
+            stream_of(counted(), 1, 0), accept, max_problems=max_problems, identified=True
+        )
         if isinstance(outcome, list) and after is not None:
             # Name the problems by their place in the whole body: counting the lines before
             # this part costs a read of them, paid only when there is something to report.
@@ -331,6 +337,7 @@ def _parse(  # pragma: no cover - runs in the child process
                 stream_of(chunks(), lines + 1, records),
                 lambda _result: None,
                 max_problems=max_problems,
+                identified=True,
             )
         if isinstance(outcome, list):
             send("rejected", outcome)

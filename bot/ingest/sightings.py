@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from bot.ingest.evidence import finding_details
-from integrations.nuclei import NucleiResult, Severity
+from integrations.nuclei import Identified, NucleiResult, Severity
 
 
 class Sighting(NamedTuple):
@@ -46,8 +46,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def wire_of(result: NucleiResult, *, evidence: bool = True) -> Wire:
-    """:func:`sighting_of` in the form :func:`from_wire` reads back."""
+def wire_of(result: NucleiResult | Identified, *, evidence: bool = True) -> Wire:
+    """:func:`sighting_of` in the form :func:`from_wire` reads back. An identified finding is
+    completed only for its evidence: a known one never is."""
     timestamp = result.timestamp
     return (
         result.fingerprint,
@@ -60,7 +61,9 @@ def wire_of(result: NucleiResult, *, evidence: bool = True) -> Wire:
         result.severity,
         result.cve_ids,
         None if timestamp is None else (timestamp - _EPOCH) // _MICROSECOND,
-        evidence_json(result) if evidence else None,
+        evidence_json(result.complete() if isinstance(result, Identified) else result)
+        if evidence
+        else None,
     )
 
 

@@ -35,8 +35,9 @@ Nothing here is redacted: apply :func:`redact_meta` / :func:`redact_http` to ``m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from integrations.nuclei.containers import ContainerKind, RecordSplitter
 from integrations.nuclei.identity import (
@@ -47,6 +48,7 @@ from integrations.nuclei.identity import (
     select_asset,
     strip_nul,
 )
+from integrations.nuclei.normalize import Identified, identify_record, normalize_record
 from integrations.nuclei.parts import count_lines_and_records, first_line_end
 from integrations.nuclei.records import (
     Ignored,
@@ -54,7 +56,6 @@ from integrations.nuclei.records import (
     NucleiResult,
     ParsedItem,
     Severity,
-    normalize_record,
     parse_timestamp,
 )
 from integrations.nuclei.redact import REDACTED, redact_http, redact_meta
@@ -63,6 +64,7 @@ __all__ = [
     "REDACTED",
     "UNKNOWN_ASSET",
     "ContainerKind",
+    "Identified",
     "Ignored",
     "Invalid",
     "NucleiResult",
@@ -74,6 +76,7 @@ __all__ = [
     "fingerprint",
     "first_line_end",
     "grouping_key",
+    "identify_record",
     "iter_results",
     "normalize_asset",
     "normalize_record",
@@ -101,6 +104,10 @@ class ScanMetadata:
             target = target[0]
         text = target.strip() if isinstance(target, str) else ""
         return cls(raw=dict(raw), target=text or None)
+
+
+_Item = ParsedItem | Identified
+_Normalize = Callable[..., _Item]
 
 
 class NucleiStream:
@@ -152,13 +159,22 @@ class NucleiStream:
         return self.metadata.target if self.metadata is not None else None
 
     def __iter__(self) -> Iterator[ParsedItem]:
+        return cast("Iterator[ParsedItem]", self._start(normalize_record))
+
+    def identified(self) -> Iterator[Identified | Ignored | Invalid]:
+        """Iterate once, as ``iter(stream)`` does, but each finding only identified: its
+        :meth:`~integrations.nuclei.normalize.Identified.complete` gives the
+        :class:`NucleiResult` (for the findings that turn out to need it)."""
+        return cast("Iterator[Identified | Ignored | Invalid]", self._start(identify_record))
+
+    def _start(self, normalize: _Normalize) -> Iterator[_Item]:
         if self._started:
             raise RuntimeError("a NucleiStream can be iterated only once")
         self._started = True
-        return self._items()
+        return self._items(normalize)
 
-    def _count(self, item: ParsedItem) -> ParsedItem:
-        if type(item) is NucleiResult:
+    def _count(self, item: _Item) -> _Item:
+        if type(item) is NucleiResult or type(item) is Identified:
             self.results += 1
         elif type(item) is Ignored:
             self.ignored += 1
@@ -166,7 +182,7 @@ class NucleiStream:
             self.invalid += 1
         return item
 
-    def _items(self) -> Iterator[ParsedItem]:
+    def _items(self, normalize: _Normalize) -> Iterator[_Item]:
         splitter = self._splitter
         held: list[tuple[object, int, int | None]] = []
         meta_seen: object = None
@@ -179,8 +195,8 @@ class NucleiStream:
             if splitter.scan_metadata is not meta_seen:
                 meta_seen = splitter.scan_metadata
                 target = self.default_target
-            item = normalize_record(value, index, line, default_target=target)
-            if type(item) is not NucleiResult:
+            item = normalize(value, index, line, default_target=target)
+            if isinstance(item, Ignored | Invalid):
                 yield self._count(item)
             elif (
                 item.asset == UNKNOWN_ASSET
@@ -194,7 +210,7 @@ class NucleiStream:
                 yield item
         target = self.default_target
         for value, held_index, line in held:
-            yield self._count(normalize_record(value, held_index, line, default_target=target))
+            yield self._count(normalize(value, held_index, line, default_target=target))
 
 
 def iter_results(

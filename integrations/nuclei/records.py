@@ -1,37 +1,16 @@
-"""The typed Nuclei result record and the normalization of one decoded JSON event.
-
-:func:`normalize_record` turns one decoded JSON value into exactly one of
-
-* :class:`NucleiResult`: a finding (``matcher-status`` true or absent, as before v2.5.4);
-* :class:`Ignored`: an event that is not a finding (``matcher-status: false``, or an
-  ``error`` event written by ``-ms``);
-* :class:`Invalid`: a value that cannot be a finding (not an object, no template id,
-  ``info`` not an object).
-
-A finding with no location at all (no ``matched-at``/``host``/``url``, no default target, no
-``ip``; e.g. nuclei's dns ``nameserver-fingerprint`` on the root zone) gets the placeholder
-asset :data:`~integrations.nuclei.identity.UNKNOWN_ASSET` ``"(unknown)"``.
-
-It never raises on any JSON value. Both key styles are accepted (``template-id``/
-``templateID``, ``matched-at``/``matched``, ``matcher-name``/``matcher_name``,
-``extractor-name``/``extractor_name``, ``extracted-results``/``extracted_results``), ``null``
-is accepted anywhere, and string-or-list fields (``author``, ``tags``, ``reference``) accept a
-list, a comma string, a YAML block string or ``null``.
+"""The typed Nuclei result record (and the items that are not findings), and the readers
+of one event's fields that :mod:`integrations.nuclei.normalize` is built from.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields, make_dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Literal
 
 from integrations.nuclei.identity import (
-    UNKNOWN_ASSET,
-    fingerprint,
-    grouping_key,
-    select_asset,
     strip_nul,
 )
 
@@ -41,7 +20,6 @@ __all__ = [
     "NucleiResult",
     "ParsedItem",
     "Severity",
-    "normalize_record",
     "parse_timestamp",
 ]
 
@@ -331,115 +309,3 @@ def _info_fields(template_id: str, info: dict[str, object]) -> _InfoFields:
         _INFO_CACHE.clear()
     _INFO_CACHE[template_id] = (info, fields)
     return fields
-
-
-# A frozen dataclass assigns each field through object.__setattr__, which costs ~7 us for 32
-# fields on the hot path. This twin has the same slots in the same order, so it is built with
-# plain attribute stores and then re-labelled as NucleiResult: the object is exactly what
-# NucleiResult(...) would build (equal, frozen, same type).
-_MutableResult = make_dataclass(
-    "_MutableResult",
-    [(field.name, field.type) for field in fields(NucleiResult)],
-    slots=True,
-    eq=False,
-    repr=False,
-)
-
-
-def _new_result(*values: object) -> NucleiResult:
-    result = _MutableResult(*values)
-    result.__class__ = NucleiResult
-    return cast(NucleiResult, result)
-
-
-def normalize_record(
-    value: object,
-    index: int,
-    line: int | None = None,
-    *,
-    default_target: str | None = None,
-) -> ParsedItem:
-    """Normalize one decoded JSON value. Never raises."""
-    if type(value) is not dict:
-        kind = "null" if value is None else type(value).__name__
-        return Invalid(index, line, f"{_where(index, line)}: not a JSON object (got {kind})")
-    record: dict[str, object] = value
-    if record.get("matcher-status") is not True or "error" in record:
-        reason = _ignored_reason(record)
-        if reason is not None:
-            return Ignored(index, reason)
-
-    get = record.get
-    raw_id = get("template-id")
-    if raw_id is None:
-        raw_id = get("templateID")
-    if type(raw_id) is not str or not (template_id := strip_nul(raw_id).strip()):
-        problem = (
-            'missing "template-id"'
-            if raw_id is None or raw_id == ""
-            else '"template-id" is not a non-empty string'
-        )
-        return Invalid(index, line, f"{_where(index, line)}: {problem}")
-
-    raw_info = get("info")
-    if type(raw_info) is dict:
-        info = _info_fields(template_id, raw_info)
-    elif raw_info is None:
-        info = _info_fields(template_id, {})
-    else:
-        return Invalid(index, line, f'{_where(index, line)}: "info" is not an object')
-
-    matched = get("matched-at")
-    matched_at = _text(matched if matched is not None else get("matched"))
-    host = _text(get("host"))
-    port, scheme, url, ip = get("port"), get("scheme"), get("url"), get("ip")
-    port = _text(port) if port is not None else None
-    scheme = _text(scheme) if scheme is not None else None
-    url = _text(url) if url is not None else None
-    ip = _text(ip) if ip is not None else None
-    asset = select_asset(matched_at, host, url, scheme, port, ip, default_target)
-    if not asset:  # e.g. a dns event on the root zone: still a finding, on a placeholder
-        asset = UNKNOWN_ASSET
-
-    matcher = get("matcher-name")
-    matcher_name = _text(matcher if matcher is not None else get("matcher_name")) or ""
-    extractor = get("extractor-name")
-    extractor_name = _text(extractor if extractor is not None else get("extractor_name")) or ""
-    protocol = (_text(get("type")) or "").lower()
-    raw_meta = get("meta")
-    extracted = get("extracted-results")
-    curl = get("curl-command")
-    return _new_result(
-        index,
-        template_id,
-        info.name,
-        info.severity,
-        matcher_name,
-        extractor_name,
-        _PROTOCOL_ALIASES.get(protocol, protocol),
-        host,
-        port,
-        scheme,
-        url,
-        matched_at,
-        ip,
-        parse_timestamp(get("timestamp")),
-        info.cve_ids,
-        info.cwe_ids,
-        info.cvss_score,
-        info.cvss_metrics,
-        info.epss_score,
-        info.tags,
-        info.authors,
-        info.references,
-        info.description,
-        info.remediation,
-        raw_meta if type(raw_meta) is dict else {},
-        _body(get("request")),
-        _body(get("response")),
-        _body(curl if curl is not None else get("curl_command")),
-        _raw_list(extracted if extracted is not None else get("extracted_results")),
-        asset,
-        fingerprint(template_id, asset, matcher_name),
-        grouping_key(template_id, asset),
-    )

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from integrations.nuclei import (
     UNKNOWN_ASSET,
+    Identified,
     Ignored,
     Invalid,
     NucleiResult,
@@ -558,5 +559,45 @@ def test_arbitrary_json_never_raises(value: object, shape: str) -> None:
         body = orjson.dumps({"scan_metadata": {"target": "t.example"}, "findings": [value]})
     items, _ = parse(body)
     _check(items)
+    identified = NucleiStream([body]).identified()
+    assert [i.complete() if isinstance(i, Identified) else i for i in identified] == items
     assert parse(body, chunk=3)[0] == items
     assert isinstance(normalize_record(value, 0, default_target="x"), ITEM_TYPES)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.iterdir()))
+def test_identified_then_completed_is_the_same_parse(name: str) -> None:
+    """Identifying findings first and completing them afterwards (as a re-ingest does, for
+    the findings it does not know) gives exactly the items of a whole parse."""
+    data = (DATA / name).read_bytes()
+    whole, stream = parse(data)
+    lazy = NucleiStream([data])
+    items = [i.complete() if isinstance(i, Identified) else i for i in lazy.identified()]
+    assert items == whole
+    assert (lazy.results, lazy.ignored, lazy.invalid, lazy.container) == (
+        stream.results,
+        stream.ignored,
+        stream.invalid,
+        stream.container,
+    )
+    for item in NucleiStream([data]).identified():
+        if isinstance(item, Identified):  # what a sighting reads, without completing
+            done = item.complete()
+            assert (item.fingerprint, item.severity, item.name, item.cve_ids) == (
+                done.fingerprint,
+                done.severity,
+                done.name,
+                done.cve_ids,
+            )
+
+
+def test_corpus_identified_then_completed() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not present at {CORPUS}")
+    for path in sorted(CORPUS.iterdir()):
+        data = path.read_bytes()
+        lazy = [
+            i.complete() if isinstance(i, Identified) else i
+            for i in NucleiStream([data]).identified()
+        ]
+        assert lazy == parse(data)[0], path.name
