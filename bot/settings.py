@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -26,7 +27,7 @@ MIB = 1024 * 1024
 
 # SQLAlchemy's URL scheme, ``backend[+driver]://``, read without importing SQLAlchemy: the
 # settings are loaded before a large ingest forks its parsers, which need no database code.
-# (The rest of the URL is checked when the engine is created, at start-up too.)
+# (The scheme and the port are checked here; the engine checks the rest at start-up.)
 _DATABASE_SCHEME = re.compile(r"(?P<backend>\w+)(?:\+\w+)?://")
 
 
@@ -122,6 +123,10 @@ class Settings(BaseSettings):
             raise ValueError(f"not a SQLAlchemy URL: {value!r}")
         if backend not in {"sqlite", "postgresql"}:
             raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
+        try:
+            urlsplit(value).port  # noqa: B018 - reading it checks it
+        except ValueError as exc:
+            raise ValueError(f"not a SQLAlchemy URL: {value!r} ({exc})") from None
         return value
 
     @field_validator("evidence_url")

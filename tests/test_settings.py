@@ -94,6 +94,13 @@ def test_unknown_tracker_timezone_and_bad_urls_are_named() -> None:
     assert problems(database_url="mysql://x/y") == [
         "SLABOT_DATABASE_URL: unsupported database 'mysql'; use sqlite or postgresql"
     ]
+    assert problems(database_url="postgresql+psycopg://u:p@db.internal:pg/slabot") == [
+        "SLABOT_DATABASE_URL: not a SQLAlchemy URL: "
+        "'postgresql+psycopg://u:p@db.internal:pg/slabot' "
+        "(Port could not be cast to integer value as 'pg')"
+    ]
+    good = "postgresql+psycopg://u:p@db.internal:5432/slabot"
+    assert load_settings(database_url=good).database_url == good
     assert problems(evidence_url="ftp://x") == [
         "SLABOT_EVIDENCE_URL: must start with file:// or s3://, got 'ftp://x'"
     ]
