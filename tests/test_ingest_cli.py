@@ -150,14 +150,17 @@ def test_a_large_file_is_ingested_by_forked_children(
 ) -> None:
     """Above the fork threshold the CLI starts the parsing and retaining children before it
     loads its database code; the outcome is the same as in one process."""
+    import gc
     import os
 
     from bot.ingest import parallel
 
     monkeypatch.setattr(parallel, "FORKED_MIN", 0)
     path = write(tmp_path, "scan.jsonl", scan_body())
+    threshold = gc.get_threshold()
     result = cli.invoke(app, ["ingest", str(path), "--json", "--now", "2026-03-02T10:00:00Z"])
     assert result.exit_code == 0, result.output
+    assert gc.get_threshold() == threshold  # raised for the ingest, then restored
     summary = json.loads(result.stdout)
     assert (summary["findings"], summary["new"], summary["duplicate"]) == (3, 2, 1)
     assert [f.name for f in evidence_files(ctx)] == [scans(ctx)[0].artifact_key.rsplit("/", 1)[1]]

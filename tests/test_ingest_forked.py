@@ -362,3 +362,26 @@ def test_a_parser_waits_for_the_writer_instead_of_filling_the_disk(
     assert sum(sizes) > 10 * limit  # the bound was reached, and held:
     assert max(ahead) <= limit + max(sizes)  # at most the message that crossed it
     assert no_children_left()
+
+
+def test_a_child_yields_the_cpu_and_leaves_the_inherited_heap_to_itself() -> None:
+    """The writer is what an ingest waits for: children run at a lower priority, and their
+    collector neither walks the heap they inherited nor runs every few hundred rows."""
+    import gc
+
+    read_fd, write_fd = os.pipe()
+
+    def report() -> None:
+        facts = (os.nice(0), gc.get_freeze_count() > 0, gc.get_threshold()[0])
+        os.write(write_fd, json.dumps(facts).encode())
+
+    parent_niceness = os.nice(0)
+    pid = forked.fork_child(report, close=(read_fd,))
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as source:
+        niceness, frozen, threshold = json.loads(source.read())
+    os.waitpid(pid, 0)
+    assert niceness == min(parent_niceness + forked.CHILD_NICENESS, 19)
+    assert frozen
+    assert threshold == forked._BULK_GC_THRESHOLD
+    assert gc.get_threshold()[0] != forked._BULK_GC_THRESHOLD  # this process is untouched

@@ -42,11 +42,10 @@ def ingest_command(
         body = file_body = FileBody(path)
         forked = _start_children(file_body, target=target, now=at)
     # Loading the database code takes a while: a large file is already being parsed meanwhile.
-    from bot.ingest.forked import settle_heap
+    from bot.ingest.forked import settled_heap
     from bot.ingest.service import EvidenceUnavailableError, IngestRejectedError
 
-    with forked or contextlib.nullcontext(), open_context() as ctx, body:
-        settle_heap()
+    with forked or contextlib.nullcontext(), open_context() as ctx, body, settled_heap():
         try:
             summary = _run_with_progress(
                 ctx, body, target=target, now=at, show=not json_out, forked=forked

@@ -99,13 +99,20 @@ def read_message(source: IO[bytes]) -> tuple[str, Any] | None:
 _BULK_GC_THRESHOLD = 50_000
 
 
-def settle_heap() -> None:
-    """For a process about to do one large ingest: what is loaded now lives as long as the
-    process, so it is kept out of the collector's full passes (which would walk it again and
-    again), and the batches' short-lived rows (freed by reference counting, not by the
-    collector) no longer trigger a collection every few hundred allocations."""
+@contextlib.contextmanager
+def settled_heap() -> Iterator[None]:
+    """For one large ingest: what is loaded now outlives it, so it is kept out of the
+    collector's full passes (which would walk it again and again; it stays out, as the web
+    app's start-up heap does), and while the ingest runs, its batches' short-lived rows
+    (freed by reference counting, not by the collector) do not trigger a collection every
+    few hundred allocations."""
+    threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(_BULK_GC_THRESHOLD, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 # The parent writes everything the children produce, alone: when there are fewer cores than
@@ -120,17 +127,17 @@ def fork_child(work: Callable[[], None], *, close: tuple[int, ...] = ()) -> int:
 
     The inherited heap is not the child's garbage: a collection walking it would copy every
     page it touches (copy-on-write) and take seconds on a large parent, so it is frozen
-    (:func:`settle_heap`)."""
+    (:func:`settled_heap`)."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
         status = 0
         try:
-            settle_heap()
             with contextlib.suppress(OSError):
                 os.nice(CHILD_NICENESS)
             for fd in close:
                 os.close(fd)
-            work()
+            with settled_heap():
+                work()
         except BaseException:
             status = 1
         finally:
