@@ -13,6 +13,9 @@ Entry points::
     stream.default_target         # the target used for records without a location
     stream.results, stream.ignored, stream.invalid   # counts so far
 
+    for item in NucleiStream(chunks).identified():    # findings only identified (cheaper):
+        ...  # Identified | Ignored | Invalid; item.complete() gives the NucleiResult
+
 ``chunks`` is any iterable of ``bytes`` (e.g. 1 MiB reads of a request body); memory stays
 bounded by the largest record (see :mod:`integrations.nuclei.containers`).
 
