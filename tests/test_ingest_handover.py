@@ -21,7 +21,7 @@ def test_sightings_carry_the_display_evidence(tmp_path: Path) -> None:
         for r in iter_results([jsonl([record("x", request="GET / HTTP/1.1\r\n\r\n")])])
         if isinstance(r, NucleiResult)
     ]
-    sighting = sightings.sighting_of(result)
+    sighting = sightings.from_wire(sightings.wire_of(result))
     assert sighting.evidence == sightings.evidence_text(result)
     assert sightings.evidence_text(sighting) is sighting.evidence
     assert (sighting.fingerprint, sighting.severity) == (result.fingerprint, result.severity)

@@ -206,20 +206,13 @@ def fetch_in(
     session: Session, sql: str, values: Sequence[Any], *, params: Sequence[Any] = ()
 ) -> list[Any]:
     """Rows of ``sql`` where ``{in}`` stands for membership in ``values`` and ``?`` for
-    ``params`` (see :func:`_with_in`); also an ``UPDATE … RETURNING``. Values come back as
-    the driver returns them (no SQLAlchemy type processing): callers read plain columns
-    only."""
+    ``params`` (see :func:`_with_in`); also an ``UPDATE … WHERE id {in}`` (with or without
+    ``RETURNING``), one statement for a whole batch, several times faster than a row-by-row
+    ``executemany``. Values come back as the driver returns them (no SQLAlchemy type
+    processing): callers read plain columns only."""
     if not values:
         return []
     return driver_rows(session, *_with_in(session, sql, params, values))
-
-
-def execute_in(session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
-    """One statement for a whole set: ``sql`` has ``?`` placeholders for ``params`` and
-    ``{in}`` for membership in ``values``. An ``UPDATE … WHERE id {in}`` of a batch is several
-    times faster than a row-by-row ``executemany``."""
-    if values:
-        driver_rows(session, *_with_in(session, sql, params, values))
 
 
 def execute_many(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:

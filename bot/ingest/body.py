@@ -96,11 +96,6 @@ class Body:
         while chunk := self._spool.read(size):
             yield chunk
 
-    def chunks_between(self, start: int, stop: int, size: int = CHUNK) -> Iterator[bytes]:
-        """The bytes in ``[start, stop)``, in chunks."""
-        self._spool.seek(start)
-        yield from _read_until(self._spool, stop - start, size)
-
     @property
     def sha256(self) -> str:
         return self.digest.sha256
@@ -183,19 +178,17 @@ class FileBody(Body):
                 yield chunk
 
     def chunks_between(self, start: int, stop: int, size: int = CHUNK) -> Iterator[bytes]:
-        # A handle of its own: processes reading parts of one file never share an offset.
+        """The bytes in ``[start, stop)``, in chunks. A handle of its own: processes reading
+        parts of one file never share an offset."""
         with self._path.open("rb") as handle:
             handle.seek(start)
-            yield from _read_until(handle, stop - start, size)
+            remaining = stop - start
+            while remaining > 0 and (chunk := handle.read(min(size, remaining))):
+                remaining -= len(chunk)
+                yield chunk
 
     def close(self) -> None:
         pass
-
-
-def _read_until(handle: IO[bytes], remaining: int, size: int) -> Iterator[bytes]:
-    while remaining > 0 and (chunk := handle.read(min(size, remaining))):
-        remaining -= len(chunk)
-        yield chunk
 
 
 def gunzip(body: Body, *, max_bytes: int) -> Body:

@@ -51,7 +51,7 @@ def parsers_for_this_machine() -> int:
     return 2 if (cores or 1) >= 2 else 1
 
 
-def split_point(body: Body) -> int | None:
+def split_point(body: FileBody) -> int | None:
     """A line boundary near the middle of a body read line by line, or None (one part)."""
     prefix = b"".join(body.chunks_between(0, min(body.size, _PREFIX)))
     first_end = first_line_end(prefix)
@@ -172,7 +172,7 @@ class ForkedIngest:
         self.close()
 
 
-def _between(body: Body, start: int, stop: int) -> Callable[[], Iterator[bytes]]:
+def _between(body: FileBody, start: int, stop: int) -> Callable[[], Iterator[bytes]]:
     if (start, stop) == (0, body.size):
         return body.chunks
     return lambda: body.chunks_between(start, stop)

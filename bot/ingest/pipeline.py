@@ -150,13 +150,10 @@ class IngestPipeline:
         self._judge_known({fp: groups[fp] for fp in known}, known)
 
     def _take_known_ids(self, groups: dict[str, _Group]) -> dict[str, int]:
-        if not self._known_ids:
-            return {}
-        ids = self._known_ids
-        hinted = {fp: ids.pop(fp) for fp in groups if fp in ids}
-        if len(ids) > 2 * BATCH_SIZE:  # hints whose sightings never came: not kept forever
-            ids.clear()
-        return hinted
+        """The parser's ids for this batch's findings. Every hint came with a sighting now in
+        ``groups``, so none is left for a later batch."""
+        ids, self._known_ids = self._known_ids, {}
+        return {fp: ids[fp] for fp in groups if fp in ids} if ids else {}
 
     # -- new findings -------------------------------------------------------------------------
 

@@ -47,8 +47,8 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def wire_of(result: NucleiResult | Identified, *, evidence: bool = True) -> Wire:
-    """:func:`sighting_of` in the form :func:`from_wire` reads back. An identified finding is
-    completed only for its evidence: a known one never is."""
+    """A result as its :class:`Sighting` crosses processes (:func:`from_wire` reads it back).
+    An identified finding is completed only for its evidence: a known one never is."""
     timestamp = result.timestamp
     return (
         result.fingerprint,
@@ -65,10 +65,6 @@ def wire_of(result: NucleiResult | Identified, *, evidence: bool = True) -> Wire
         if evidence
         else None,
     )
-
-
-def sighting_of(result: NucleiResult, *, evidence: bool = True) -> Sighting:
-    return from_wire(wire_of(result, evidence=evidence))
 
 
 def from_wire(wire: Wire) -> Sighting:
