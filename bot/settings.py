@@ -31,7 +31,9 @@ MIB = 1024 * 1024
 _DATABASE_SCHEME = re.compile(r"(?P<backend>\w+)(?:\+\w+)?://")
 
 
-def _database_backend(url: str) -> str | None:
+def database_backend(url: str) -> str | None:
+    """The backend a database URL names (``sqlite``, ``postgresql``, …, lower case); None
+    when it has no ``backend://`` scheme."""
     match = _DATABASE_SCHEME.match(url)
     return match.group("backend").lower() if match else None
 
@@ -118,7 +120,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:
-        backend = _database_backend(value)
+        backend = database_backend(value)
         if backend is None:
             raise ValueError(f"not a SQLAlchemy URL: {value!r}")
         if backend not in {"sqlite", "postgresql"}:
@@ -146,7 +148,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return _database_backend(self.database_url) == "sqlite"
+        return database_backend(self.database_url) == "sqlite"
 
     def integration_problems(self) -> list[str]:
         """Cross-field checks: an enabled integration must have what it needs."""

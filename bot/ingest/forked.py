@@ -79,7 +79,11 @@ class Batch(NamedTuple):
 def write_message(fd: int, kind: str, payload: object) -> None:
     """One ``(kind, payload)`` message on a pipe, framed by its length."""
     data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_FRAME.pack(len(data)) + data)
+    _write_all(fd, _FRAME.pack(len(data)) + data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
 
@@ -279,9 +283,7 @@ class _Channel:
         data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
         while self.written - self.acknowledged > SPOOL_AHEAD_LIMIT:
             self._wait_for_reader()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.spool_fd, view) :]
+        _write_all(self.spool_fd, data)
         self.written += len(data)
         os.write(self.lengths_fd, _FRAME.pack(len(data)))  # 8 bytes: never a partial write
 

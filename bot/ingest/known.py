@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.settings import database_backend
+
 
 class CommittedFingerprints:
     """Which fingerprints the database held before this ingest, and their findings' ids, read
@@ -53,8 +55,8 @@ def _open_reader(database_url: str) -> tuple[Any, str] | None:
     Opened with the driver alone: importing SQLAlchemy would cost each parsing child a
     tenth of a second. The settings have checked the URL's scheme; the parent's engine
     checks the rest."""
-    scheme, _, rest = database_url.partition("://")
-    if scheme.split("+")[0].lower() == "postgresql":
+    rest = database_url.partition("://")[2]
+    if database_backend(database_url) == "postgresql":
         import psycopg
 
         return psycopg.connect(f"postgresql://{rest}"), "%s"

@@ -5,13 +5,10 @@ and lines are numbered after the part before it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from integrations.nuclei.containers import _LBRACE, _NON_WS
 from integrations.nuclei.decode import BOM, as_bytes, kind_of, line_content, loads_or_none
-
-_NON_WS = re.compile(rb"[^ \t\r\n]")
-_LBRACE = 0x7B
 
 
 def first_line_end(prefix: bytes) -> int | None:
@@ -22,7 +19,7 @@ def first_line_end(prefix: bytes) -> int | None:
 
     Decided as the container splitter does, but only for the plain case: a first line that
     needs repair, or holds more than one value, gives None (the body is parsed whole)."""
-    start = 3 if prefix.startswith(BOM) else 0
+    start = len(BOM) if prefix.startswith(BOM) else 0
     match = _NON_WS.search(prefix, start)
     if match is None or prefix[match.start()] != _LBRACE:
         return None
