@@ -15,6 +15,7 @@ from bot.acceptances.models import RiskAcceptance
 from bot.clock.schedule import TickReport, tick
 from bot.context import AppContext
 from bot.database.core import transaction
+from bot.events.models import Event
 from bot.jobs.models import Job
 from bot.registry import job_handlers, schedulers
 from bot.tickets.models import Ticket
@@ -25,7 +26,7 @@ from tests.fakes.slack_fixtures import (
     SLACK_TEST_TOKEN,
     iter_blocks_text,
 )
-from tests.helpers_ingest import ingest_bytes, jsonl, record
+from tests.helpers_ingest import events, ingest_bytes, jsonl, record
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 TEAM_CHANNEL = "#sec-alerts"
@@ -217,3 +218,13 @@ def post_command(client: Any, text: str, *, user_id: str) -> Any:
     ).encode()
     headers = signed_slack_request(SLACK_TEST_SIGNING_SECRET, body, int(time.time()))
     return client.post("/slack/events", content=body, headers=headers)
+
+
+def new_posts(fake: FakeSlack, seen: int) -> tuple[list[dict[str, object]], int]:
+    """The messages posted since the first ``seen``, and how many there are now."""
+    calls = fake.successful_calls("chat.postMessage")
+    return calls[seen:], len(calls)
+
+
+def reminder_events(ctx: AppContext, ticket_id: int) -> list[Event]:
+    return [e for e in events(ctx, "reminder.sent") if e.ticket_id == ticket_id]

@@ -27,22 +27,21 @@ the upload starts) and sends it the same way. A single PutObject is limited to 5
 before any request, with no multipart fallback (slabot's body-size settings stay far below it).
 
 This module never shortens, removes or downgrades a retention: it has no operation for it.
+The client it is given (bounded retries and timeouts) comes from :mod:`.s3_client`, and
+:meth:`S3EvidenceStore.check` asks :mod:`.s3_checks` what stops the bucket holding evidence.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import builtins
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Final
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
@@ -54,6 +53,15 @@ from .base import (
     spool_chunks,
     validate_key,
     validate_prefix,
+)
+from .s3_checks import bucket_problems
+from .s3_client import (
+    EXISTS_CODES,
+    NOT_FOUND_CODES,
+    b64_to_hex,
+    build_s3_client,
+    describe_error,
+    error_code,
 )
 
 if TYPE_CHECKING:
@@ -70,40 +78,7 @@ __all__ = [
 
 LOCK_MODE: Final = "COMPLIANCE"
 WRITE_CHECK_KEY = ".slabot-write-check"  # under the URL prefix; user keys cannot start with '.'
-MAX_ATTEMPTS = 5
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3's limit for one PutObject (5 GiB)
-
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
-_EXISTS_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-
-
-def build_s3_client(endpoint_url: str | None = None) -> S3Client:
-    """A boto3 S3 client with bounded retries and timeouts.
-
-    Credentials and region come from the usual boto3 chain (env, profile, instance role). With
-    ``endpoint_url`` (an S3-compatible server such as moto) path-style addressing is used.
-
-    Payload signing is off (``x-amz-content-sha256: UNSIGNED-PAYLOAD``): every write sends a
-    signed ``x-amz-checksum-sha256`` header that S3 verifies against the body (BadDigest), so
-    the SigV4 body hash adds no integrity, yet botocore would compute it by reading a file body
-    once more before sending it (it does so whenever the caller supplies the checksum itself).
-    """
-    options: dict[str, Any] = {
-        # total_max_attempts counts the first call too ("max_attempts" would mean retries).
-        "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        "connect_timeout": CONNECT_TIMEOUT_S,
-        "read_timeout": READ_TIMEOUT_S,
-        "request_checksum_calculation": "when_supported",
-        "response_checksum_validation": "when_supported",
-    }
-    s3_options: dict[str, Any] = {"payload_signing_enabled": False}
-    if endpoint_url:
-        s3_options["addressing_style"] = "path"
-    options["s3"] = s3_options
-    session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url or None, config=Config(**options))
 
 
 def retain_until_for(now: datetime, retention_days: int) -> datetime:
@@ -205,7 +180,7 @@ class S3EvidenceStore:
                 )
             body = response["Body"].read()
         except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND_CODES:
+            if error_code(exc) in NOT_FOUND_CODES:
                 version = f" version {version_id!r}" if version_id else ""
                 raise EvidenceNotFoundError(
                     f"no evidence object {self._uri(s3_key)}{version}"
@@ -214,7 +189,7 @@ class S3EvidenceStore:
         except BotoCoreError as exc:
             raise self._error("get", s3_key, exc) from exc
 
-        stored = _b64_to_hex(response.get("ChecksumSHA256"))
+        stored = b64_to_hex(response.get("ChecksumSHA256"))
         actual = hashlib.sha256(body).hexdigest()
         if stored is not None and stored != actual:
             raise EvidenceStoreError(
@@ -230,7 +205,7 @@ class S3EvidenceStore:
                 Bucket=self._bucket, Key=s3_key, ChecksumMode="ENABLED"
             )
         except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND_CODES:
+            if error_code(exc) in NOT_FOUND_CODES:
                 return None
             raise self._error("head", s3_key, exc) from exc
         except BotoCoreError as exc:
@@ -241,7 +216,7 @@ class S3EvidenceStore:
         if retain_until is not None:
             # botocore may attach tzlocal() to a "...Z" value when the local zone is UTC.
             retain_until = retain_until.astimezone(UTC)
-        sha256 = _b64_to_hex(response.get("ChecksumSHA256"))
+        sha256 = b64_to_hex(response.get("ChecksumSHA256"))
         if sha256 is None:
             # Written without a (full-object) SHA-256 checksum, e.g. by another tool: hash it.
             sha256 = hashlib.sha256(self.get(key, version_id=version_id)).hexdigest()
@@ -272,57 +247,9 @@ class S3EvidenceStore:
         return iter(sorted(keys))
 
     def check(self) -> builtins.list[str]:
-        bucket = self._bucket
-        try:
-            self._client.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code in {"404", "NoSuchBucket", "NotFound"}:
-                return [
-                    f"bucket {bucket!r} does not exist: create it with "
-                    "ObjectLockEnabledForBucket=true"
-                ]
-            if code in {"403", "AccessDenied", "Forbidden"}:
-                return [f"bucket {bucket!r}: access denied (s3:ListBucket) - check credentials"]
-            return [f"bucket {bucket!r} cannot be reached: {_describe(exc)}"]
-        except BotoCoreError as exc:
-            return [f"bucket {bucket!r} cannot be reached: {_describe(exc)}"]
-
-        problems: list[str] = []
-        try:
-            status = self._client.get_bucket_versioning(Bucket=bucket).get("Status")
-            if status != "Enabled":
-                problems.append(
-                    f"bucket {bucket!r} versioning is {status or 'not enabled'}: Object Lock "
-                    "needs versioning Enabled, or evidence versions are not kept"
-                )
-        except (ClientError, BotoCoreError) as exc:
-            problems.append(f"bucket {bucket!r}: cannot read versioning status: {_describe(exc)}")
-
-        no_lock = (
-            f"bucket {bucket!r} has no Object Lock configuration: evidence would be deletable; "
-            "create the bucket with ObjectLockEnabledForBucket=true"
+        return bucket_problems(
+            self._client, self._bucket, write_check_key=self._key_prefix + WRITE_CHECK_KEY
         )
-        try:
-            lock = self._client.get_object_lock_configuration(Bucket=bucket)
-            if lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
-                problems.append(no_lock)
-        except ClientError as exc:
-            if _error_code(exc) == "ObjectLockConfigurationNotFoundError":
-                problems.append(no_lock)
-            else:
-                problems.append(
-                    f"bucket {bucket!r}: cannot read Object Lock configuration: {_describe(exc)}"
-                )
-        except BotoCoreError as exc:
-            problems.append(
-                f"bucket {bucket!r}: cannot read Object Lock configuration: {_describe(exc)}"
-            )
-
-        problem = self._check_writable()
-        if problem:
-            problems.append(problem)
-        return problems
 
     def describe(self) -> str:
         return f"{self._uri(self._prefix)} (Object Lock {LOCK_MODE}, {self._retention_days} days)"
@@ -370,7 +297,7 @@ class S3EvidenceStore:
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            if _error_code(exc) in _EXISTS_CODES:
+            if error_code(exc) in EXISTS_CODES:
                 existing = self.head(key)
                 if existing is not None:
                     return existing
@@ -379,7 +306,7 @@ class S3EvidenceStore:
             raise self._error("put", s3_key, exc) from exc
 
         echoed = response.get("ChecksumSHA256")
-        if echoed is not None and _b64_to_hex(echoed) not in (None, digest.hex()):
+        if echoed is not None and b64_to_hex(echoed) not in (None, digest.hex()):
             raise EvidenceStoreError(
                 f"S3 stored {self._uri(s3_key)} with SHA-256 {echoed!r}, which does not match "
                 f"the body's {digest.hex()}"
@@ -394,57 +321,8 @@ class S3EvidenceStore:
             created=True,
         )
 
-    def _check_writable(self) -> str | None:
-        """Prove s3:PutObject permission with one fixed, conditionally written probe object.
-
-        The first check creates ``<prefix>/.slabot-write-check``; later checks get 412 (the
-        condition is evaluated only after authorization), so checks do not pile up versions.
-        """
-        s3_key = self._key_prefix + WRITE_CHECK_KEY
-        body = b"slabot evidence-store write check\n"
-        try:
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=s3_key,
-                Body=body,
-                ContentType="text/plain",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"),
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if _error_code(exc) in _EXISTS_CODES:
-                return None
-            return f"{self._uri(s3_key)} is not writable: {_describe(exc)}"
-        except BotoCoreError as exc:
-            return f"{self._uri(s3_key)} is not writable: {_describe(exc)}"
-        return None
-
     def _uri(self, s3_key: str) -> str:
         return f"s3://{self._bucket}/{s3_key}"
 
     def _error(self, op: str, s3_key: str, exc: Exception) -> EvidenceStoreError:
-        return EvidenceStoreError(f"S3 {op} {self._uri(s3_key)} failed: {_describe(exc)}")
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"{error.get('Code', '?')} (HTTP {status}): {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _b64_to_hex(value: str | None) -> str | None:
-    """Hex of a base64 full-object SHA-256 checksum; None if absent or composite (``...-N``)."""
-    if not value or "-" in value:
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw.hex() if len(raw) == 32 else None
+        return EvidenceStoreError(f"S3 {op} {self._uri(s3_key)} failed: {describe_error(exc)}")
