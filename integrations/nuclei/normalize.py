@@ -19,13 +19,16 @@ list, a comma string, a YAML block string or ``null``.
 
 A finding is read in two steps. :func:`identify_record` reads what identifies it and what a
 sighting of a known finding needs (template, asset, matcher, fingerprint, severity, time);
-:meth:`Identified.complete` reads the rest (evidence, classification, request/response). A
-re-ingest mostly sees findings it already knows and needs only the first step: the second
-was about half of the work. :func:`normalize_record` does both.
+:meth:`Identified.complete` reads the rest (evidence, classification, request/response, and
+the ``host``/``port``/``scheme``/``url``/``ip`` fields, which the first step reads only when
+there is no ``matched-at`` to name the asset). A re-ingest mostly sees findings it already
+knows and needs only the first step: the second was about half of the work.
+:func:`normalize_record` does both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, make_dataclass
 from datetime import datetime
 from typing import cast
@@ -62,11 +65,6 @@ class Identified:
     template_id: str
     info: _InfoFields
     matched_at: str | None
-    host: str | None
-    port: str | None
-    scheme: str | None
-    url: str | None
-    ip: str | None
     asset: str
     matcher_name: str
     protocol: str
@@ -101,12 +99,9 @@ class Identified:
             self.matcher_name,
             extractor_name,
             self.protocol,
-            self.host,
-            self.port,
-            self.scheme,
-            self.url,
+            *_location(get),
             self.matched_at,
-            self.ip,
+            _optional_text(get("ip")),
             self.timestamp,
             info.cve_ids,
             info.cwe_ids,
@@ -146,6 +141,22 @@ def _new_result(*values: object) -> NucleiResult:
     result = _MutableResult(*values)
     result.__class__ = NucleiResult
     return cast(NucleiResult, result)
+
+
+def _optional_text(value: object) -> str | None:
+    return _text(value) if value is not None else None
+
+
+def _location(
+    get: Callable[[str], object],
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """A record's ``host``, ``port``, ``scheme`` and ``url`` fields, as text."""
+    return (
+        _text(get("host")),
+        _optional_text(get("port")),
+        _optional_text(get("scheme")),
+        _optional_text(get("url")),
+    )
 
 
 def identify_record(
@@ -188,13 +199,13 @@ def identify_record(
 
     matched = get("matched-at")
     matched_at = _text(matched if matched is not None else get("matched"))
-    host = _text(get("host"))
-    port, scheme, url, ip = get("port"), get("scheme"), get("url"), get("ip")
-    port = _text(port) if port is not None else None
-    scheme = _text(scheme) if scheme is not None else None
-    url = _text(url) if url is not None else None
-    ip = _text(ip) if ip is not None else None
-    asset = select_asset(matched_at, host, url, scheme, port, ip, default_target)
+    # matched-at alone names the asset; the other location fields wait for complete().
+    asset = select_asset(matched_at) if matched_at else ""
+    if not asset:
+        host, port, scheme, url = _location(get)
+        asset = select_asset(
+            None, host, url, scheme, port, _optional_text(get("ip")), default_target
+        )
     if not asset:  # e.g. a dns event on the root zone: still a finding, on a placeholder
         asset = UNKNOWN_ASSET
 
@@ -207,11 +218,6 @@ def identify_record(
         template_id,
         info,
         matched_at,
-        host,
-        port,
-        scheme,
-        url,
-        ip,
         asset,
         matcher_name,
         _PROTOCOL_ALIASES.get(protocol, protocol),
