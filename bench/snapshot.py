@@ -6,7 +6,9 @@ Builds a SQLite database (schema by alembic) with a correctly hash-chained log s
 weeks (tickets opened, findings, due changes, escalations, status changes, risk acceptances
 approved and expired, reminders, weekly scans of 20 targets with one missed week), then runs
 each measured step in a fresh child process and prints its wall time and peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that child). Targets: ≤ 15 s, ≤ 1 GB each.
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that child; the chain-verifying helper it
+starts, ``bot/snapshots/verifier.py``, streams in constant memory). Targets: ≤ 15 s, ≤ 1 GB
+each.
 """
 
 from __future__ import annotations

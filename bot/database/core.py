@@ -30,6 +30,8 @@ NAMING_CONVENTION = {
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of a connection whose transaction only reads (see read_only).
+_READ_ONLY = "slabot_read_only"
 SQLITE_CACHE_KIB = 8 * 1024
 # A large ingest's connection: the fingerprint index takes random keys, so its inserts touch
 # pages all over it and a small cache spills them to the WAL mid-transaction.
@@ -63,6 +65,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            # A snapshot of the WAL, taken at the first read: no write lock, so a long read
+            # holds up no writer; query_only turns an accidental write into an error.
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+            connection.exec_driver_sql("BEGIN")
+            return
         acquired = writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         if acquired:
             connection.info["slabot.writer_lock"] = True
@@ -75,6 +83,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _release(connection: Any) -> None:
         if connection.info.pop("slabot.writer_lock", False):
             writer.release()
+        elif connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("PRAGMA query_only = OFF")  # the connection is pooled
 
     @event.listens_for(engine, "commit")
     def _after_commit(connection: Any) -> None:
@@ -103,7 +113,14 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    return engine
 
 
 def widen_cache_for_bulk(session: Session) -> None:
@@ -169,6 +186,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads. On SQLite it reads one consistent view of the database and
+    does not take the write lock every other transaction starts with (``BEGIN IMMEDIATE``): a
+    long read, such as a snapshot replaying a million events, would otherwise hold up every
+    writer until it ends. Writing through it is an error, on PostgreSQL too."""
+    with factory() as session:
+        options: Any = {_READ_ONLY: True}  # slabot's own key, outside SQLAlchemy's typed ones
+        session.connection(execution_options=options)
         yield session
 
 

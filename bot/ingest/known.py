@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.settings import database_backend
+from bot.database.driver import open_driver_connection
 
 
 class CommittedFingerprints:
@@ -24,7 +24,7 @@ class CommittedFingerprints:
         if not fingerprints:
             return {}
         if self._connection is None:
-            reader = _open_reader(self._url)
+            reader = open_driver_connection(self._url)
             if reader is None:
                 return {}
             self._connection, self._mark = reader
@@ -45,28 +45,6 @@ class CommittedFingerprints:
             cursor.close()
         self._connection.rollback()  # end the read (PostgreSQL opened a transaction)
         return found
-
-
-def _open_reader(database_url: str) -> tuple[Any, str] | None:
-    """A plain driver connection outside slabot's write discipline (no ``BEGIN IMMEDIATE``,
-    which would wait for the parent's write lock): (connection, placeholder style). None for
-    a database no other process can see (in memory): then nothing is known to exist.
-
-    Opened with the driver alone: importing SQLAlchemy would cost each parsing child a
-    tenth of a second. The settings have checked the URL's scheme; the parent's engine
-    checks the rest."""
-    rest = database_url.partition("://")[2]
-    if database_backend(database_url) == "postgresql":
-        import psycopg
-
-        return psycopg.connect(f"postgresql://{rest}"), "%s"
-    import sqlite3
-    from urllib.parse import unquote
-
-    path = unquote(rest.partition("?")[0].removeprefix("/"))
-    if path in ("", ":memory:"):
-        return None
-    return sqlite3.connect(path), "?"
 
 
 _KNOWN_PG = "SELECT fingerprint, id FROM findings WHERE fingerprint = ANY(%s)"

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
+from bot.database.core import read_only
 from bot.events.chain import iso_utc
 from bot.events.models import Event
 from bot.scans.models import Scan
@@ -219,7 +220,7 @@ def regenerate_week(
     ctx: AppContext, *, week: IsoWeek, out_dir: Path, now: datetime
 ) -> WeekEvidence:
     out_dir.mkdir(parents=True, exist_ok=True)
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         doc = build_snapshot(session, week=week, policy=ctx.policy, tz=ctx.tz, now=now)
         n_events = write_events(session, week, out_dir)
         stored = stored_snapshot(session, week)

@@ -109,20 +109,17 @@ class Replayer:
         self.state = LogState(cutoff=cutoff, period_start=period_start)
 
     def feed(self, row: Mapping[str, Any]) -> None:
-        state = self.state
-        if row["recorded_at"] >= state.cutoff:
+        if row["recorded_at"] >= self.state.cutoff:
             return
-        state.replayed += 1
-        seq = int(row["seq"])
-        if seq > state.head_seq:
-            state.head_seq, state.head_hash = seq, str(row["hash"])
+        self.count(int(row["seq"]), str(row["hash"]))
+        self.apply(row)
+
+    def apply(self, row: Mapping[str, Any]) -> None:
+        """The state change of a row recorded before the cutoff, without counting it (the
+        caller counts every row and finds the head: see :meth:`count`)."""
         handler = _HANDLERS.get(row["kind"])
         if handler is not None:
-            handler(state, row, row["details"] or {})
-
-    def wants(self, kind: str) -> bool:
-        """Whether rows of ``kind`` change the state (others only move the head)."""
-        return kind in _HANDLERS
+            handler(self.state, row, row["details"] or {})
 
     def count(self, seq: int, row_hash: str) -> None:
         """A row recorded before the cutoff whose kind the replay does not read."""
@@ -311,3 +308,6 @@ _HANDLERS = {
     kinds.SCAN_MISSED: _missed,
     kinds.KEV_CATALOG_LOADED: _kev_loaded,
 }
+
+# The kinds that change the replayed state; rows of other kinds only count and move the head.
+STATE_KINDS = frozenset(_HANDLERS)

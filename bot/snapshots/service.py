@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.core import transaction
+from bot.database.core import read_only, transaction
 from bot.events import kinds
 from bot.events.service import NewEvent, append_events
 from bot.jobs.errors import PermanentJobError, RetryableJobError
@@ -117,7 +117,7 @@ def write_snapshot(ctx: AppContext, *, week: IsoWeek, now: datetime) -> Snapshot
         existing = stored_snapshot(session, week)
         if existing is not None:
             return _result(existing, created=False)
-    with ctx.sessions() as session:  # closed before writing: on SQLite a read holds the lock
+    with read_only(ctx.sessions) as session:  # holds up no writer while the log is replayed
         doc = build_snapshot(session, week=week, policy=ctx.policy, tz=ctx.tz, now=now)
     stored, csv_stored = _upload(ctx.evidence, doc, now=now)
     with transaction(ctx.sessions) as session:
