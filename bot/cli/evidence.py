@@ -39,6 +39,7 @@ def snapshot_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Build the weekly SLA snapshot: locally (prints the document), or --upload it."""
+    from bot.database.core import read_only
     from bot.snapshots.document import build_snapshot, file_name
     from bot.snapshots.service import SnapshotError, write_snapshot
     from bot.snapshots.weeks import IsoWeek
@@ -60,7 +61,7 @@ def snapshot_command(
                 state = "written" if result.created else "already written"
                 typer.echo(f"{result.uri} ({state}; csv {result.csv_uri})")
             return
-        with ctx.sessions() as session:
+        with read_only(ctx.sessions) as session:
             doc = build_snapshot(session, week=target, policy=ctx.policy, tz=ctx.tz, now=at)
     if at < target.end:
         typer.echo(f"warning: week {target.label} is not over yet (partial snapshot)", err=True)
@@ -115,9 +116,10 @@ def evidence_week_command(
 
 def verify_anchored(json_out: bool = typer.Option(False, "--json")) -> None:
     """Check the event log's hash chain and every snapshot's anchored head; exit 1 on a problem."""
+    from bot.database.core import read_only
     from bot.snapshots.anchoring import verify_with_anchors
 
-    with open_context() as ctx, ctx.sessions() as session:
+    with open_context() as ctx, read_only(ctx.sessions) as session:
         report = verify_with_anchors(session)
     if json_out:
         print_json(report.as_json())

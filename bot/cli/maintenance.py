@@ -32,9 +32,10 @@ def jobs_list(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List jobs, newest first (dead jobs stay here until retried)."""
+    from bot.database.core import read_only
     from bot.jobs import service as jobs
 
-    with open_context() as ctx, ctx.sessions() as session:
+    with open_context() as ctx, read_only(ctx.sessions) as session:
         rows = jobs.list_jobs(session, state=state, limit=limit)
         counts = jobs.counts_by_state(session)
     items = [

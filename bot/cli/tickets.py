@@ -15,11 +15,12 @@ def tickets_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List tickets with their SLA outcome and due date."""
+    from bot.database.core import read_only
     from bot.policy import local_date
     from bot.tickets.serialize import finding_counts, list_tickets, ticket_json
 
     at = parse_now(now)
-    with open_context() as ctx, ctx.sessions() as session:
+    with open_context() as ctx, read_only(ctx.sessions) as session:
         today = local_date(at, ctx.tz)
         tickets = list_tickets(session, status=status)
         counts = finding_counts(session, [t.id for t in tickets])
@@ -52,7 +53,7 @@ def ticket_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """One ticket with its findings and its event history (or change a local ticket's status)."""
-    from bot.database.core import transaction
+    from bot.database.core import read_only, transaction
     from bot.policy import local_date
     from bot.tickets.local import LocalTrackerError, set_local_status
     from bot.tickets.models import Ticket
@@ -76,7 +77,7 @@ def ticket_command(
                     )
                 except LocalTrackerError as exc:
                     fail(str(exc), 1)
-        with ctx.sessions() as session:
+        with read_only(ctx.sessions) as session:
             ticket = session.get(Ticket, ticket_id)
             if ticket is None:
                 fail(f"no ticket {ticket_id}", 1)

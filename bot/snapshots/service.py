@@ -113,7 +113,7 @@ def write_snapshot(ctx: AppContext, *, week: IsoWeek, now: datetime) -> Snapshot
             f"week {week.label} is not over until {week.end.isoformat()}; "
             "a snapshot of an unfinished week would not match the log later"
         )
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         existing = stored_snapshot(session, week)
         if existing is not None:
             return _result(existing, created=False)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bot.context import AppContext
-from bot.database.core import transaction
+from bot.database.core import read_only, transaction
 from bot.findings.models import Finding
 from bot.policy import local_date
 from bot.tickets.local import LocalTrackerError, set_local_status
@@ -57,7 +57,7 @@ def api_tickets(
 ) -> dict[str, Any]:
     ctx = _authorize(request)
     today = local_date(ctx.clock(), ctx.tz)
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         tickets = list_tickets(session, status=status, after_id=after, limit=limit)
         counts = finding_counts(session, [t.id for t in tickets])
     items = [
@@ -70,7 +70,7 @@ def api_tickets(
 @router.get("/tickets/{ticket_id}")
 def api_ticket(request: Request, ticket_id: int) -> dict[str, Any]:
     ctx = _authorize(request)
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise ApiError(404, f"no ticket {ticket_id}")
@@ -88,7 +88,7 @@ def api_findings(
     query = select(Finding).where(Finding.id > after).order_by(Finding.id).limit(limit)
     if status is not None:
         query = query.where(Finding.status == status)
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         findings = list(session.scalars(query))
     return {
         "items": [finding_json(f) for f in findings],
@@ -122,7 +122,7 @@ def api_set_status(request: Request, ticket_id: int, change: StatusChange) -> di
             )
         except LocalTrackerError as exc:
             raise ApiError(409, str(exc)) from None
-    with ctx.sessions() as session:
+    with read_only(ctx.sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         assert ticket is not None
         return ticket_detail_json(session, ticket, today=local_date(now, ctx.tz), tz=ctx.tz)

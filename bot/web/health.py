@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 from bot.context import AppContext
+from bot.database.core import read_only
 from bot.jobs.models import JOB_STATES
 from bot.jobs.service import counts_by_state
 from bot.metrics import REGISTRY
@@ -72,7 +73,7 @@ class _JobStateCollector:
 
     def collect(self) -> list[GaugeMetricFamily]:
         family = GaugeMetricFamily("slabot_jobs", "Jobs in the queue by state", labels=["state"])
-        with self.ctx.sessions() as session:
+        with read_only(self.ctx.sessions) as session:
             counts = counts_by_state(session)
         for state in JOB_STATES:
             family.add_metric([state], counts.get(state, 0))
