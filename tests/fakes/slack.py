@@ -5,21 +5,20 @@ Point ``slack_sdk.WebClient(token, base_url=fake.base_url)`` at it. It records e
 answers the methods slabot uses with Slack-shaped JSON. Knobs inject 429s, Slack errors, HTTP
 errors and slow answers. The pytest fixtures, and helpers that sign interactivity requests exactly
 as Slack does and build ``block_actions`` / ``view_submission`` payloads shaped like Slack's,
-are in :mod:`tests.fakes.slack_fixtures`.
+are in :mod:`tests.fakes.slack_fixtures`; the HTTP plumbing in :mod:`tests.fakes.slack_http`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
-import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.slack_http import RecordedCall, make_handler
 
 __all__ = [
     "BOT_ID",
@@ -32,25 +31,7 @@ __all__ = [
 TEAM_ID = "T0SLABOT"
 BOT_USER_ID = "U0SLABOT"
 BOT_ID = "B0SLABOT"
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 _MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.delete"}
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedCall:
-    """One request the fake received (rate-limited and failed attempts included)."""
-
-    method: str  # Slack method ("chat.postMessage") or "response_url"
-    http_method: str
-    path: str
-    body: dict[str, Any]  # query + form/JSON fields; JSON-in-form fields (blocks, view) decoded
-    headers: dict[str, str]  # lower-case names
-    status: int  # HTTP status the fake answered with
-    response: dict[str, Any]
-
-    @property
-    def auth(self) -> str | None:
-        return self.headers.get("authorization")
 
 
 @dataclass(slots=True)
@@ -96,7 +77,7 @@ class FakeSlack:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> FakeSlack:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.handle, self.record))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -383,68 +364,3 @@ _ANSWERS: dict[str, Any] = {
     "reactions.add": _ok,
     "auth.test": FakeSlack._auth_test,
 }
-
-
-def _parse_body(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
-    body: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
-    if not raw:
-        return body
-    if content_type.startswith("application/json"):
-        parsed = json.loads(raw)
-        if isinstance(parsed, dict):
-            body.update(parsed)
-        return body
-    body.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    for key in _JSON_FIELDS:
-        value = body.get(key)
-        if isinstance(value, str) and value[:1] in ("[", "{"):
-            with contextlib.suppress(ValueError):
-                body[key] = json.loads(value)
-    return body
-
-
-def _method_of(path: str) -> str:
-    if path.startswith("/actions/"):
-        return "response_url"
-    return path.removeprefix("/api/").strip("/")
-
-
-def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            method = _method_of(parts.path)
-            try:
-                body = _parse_body(raw, headers.get("content-type", ""), parts.query)
-            except ValueError:
-                body = {}
-                status, answer, extra = 200, {"ok": False, "error": "invalid_json"}, {}
-            else:
-                status, answer, extra = fake.handle(method, body, headers)
-            fake.record(
-                RecordedCall(method, self.command, parts.path, body, headers, status, answer)
-            )
-            payload = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout tests)
-                pass
-
-        do_POST = _serve
-        do_GET = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # silence stderr
-            return
-
-    return Handler
