@@ -196,3 +196,14 @@ def _popen(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
+
+
+def test_the_wait_grows_with_the_log() -> None:
+    quick = ChainVerification(_popen([sys.executable, "-c", "pass"]), rows=0)
+    long = ChainVerification(_popen([sys.executable, "-c", "pass"]), rows=1_000_000)
+    try:
+        assert quick.timeout == 600
+        assert long.timeout == 600 + 1_000
+    finally:
+        quick.close()
+        long.close()

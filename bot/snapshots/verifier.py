@@ -40,16 +40,19 @@ from bot.snapshots.chain_check import (
 log = logging.getLogger(__name__)
 
 FETCH_ROWS = 10_000
-# Generous: the helper does what the snapshot would otherwise do itself.
+# How long to wait for the report before taking the helper for hung: ten minutes, plus a
+# millisecond per row (it verifies a row in about ten microseconds).
 RESULT_TIMEOUT_S = 600.0
+RESULT_TIMEOUT_PER_ROW_S = 0.001
 _SQL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE seq <= ? ORDER BY seq"  # noqa: S608
 
 
 class ChainVerification:
     """A running helper process; :meth:`result` waits for its report."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], *, rows: int = 0) -> None:
         self._process = process
+        self.timeout = RESULT_TIMEOUT_S + rows * RESULT_TIMEOUT_PER_ROW_S
 
     @classmethod
     def start(cls, database_url: str, *, upto_seq: int, cutoff_iso: str) -> ChainVerification:
@@ -67,10 +70,12 @@ class ChainVerification:
             stdin.write(orjson.dumps(request))
         with contextlib.suppress(OSError):
             stdin.close()
-        return cls(process)
+        return cls(process, rows=upto_seq)
 
-    def result(self, timeout: float = RESULT_TIMEOUT_S) -> VerifiedPrefix | None:
-        """The helper's report, or None (logged) when it failed or took too long."""
+    def result(self, timeout: float | None = None) -> VerifiedPrefix | None:
+        """The helper's report, or None (logged) when it failed or took too long (by default
+        :attr:`timeout`)."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             out, err = self._process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
