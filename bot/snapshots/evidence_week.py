@@ -25,13 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.database.core import read_only
+from bot.database.bulk import to_db
+from bot.database.core import read_only, table_of
 from bot.events.chain import iso_utc
 from bot.events.models import Event
 from bot.scans.models import Scan
+from bot.snapshots.chain_check import any_iso, sqlite_iso
 from bot.snapshots.compare import csv_differences, differences
 from bot.snapshots.document import SnapshotDocument, build_snapshot, file_name
 from bot.snapshots.models import Snapshot
+from bot.snapshots.reader import stream_where
 from bot.snapshots.service import stored_snapshot
 from bot.snapshots.weeks import IsoWeek
 from integrations.evidence import EvidenceStore, EvidenceStoreError
@@ -76,33 +79,27 @@ class WeekEvidence:
         }
 
 
-def _event_json(row: Event) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": iso_utc(row.at),
-        "recorded_at": iso_utc(row.recorded_at),
-        "kind": row.kind,
-        "ticket": row.ticket_id,
-        "finding": row.finding_id,
-        "from": row.from_state,
-        "to": row.to_state,
-        "actor": row.actor,
-        "source": row.source,
-        "details": row.details,
-        "hash": row.hash,
-    }
-
-
 def week_events(session: Session, week: IsoWeek) -> Iterator[dict[str, Any]]:
-    query = (
-        select(Event)
-        .where(Event.at >= week.start, Event.at < week.end)
-        .order_by(Event.seq)
-        .execution_options(yield_per=5000)
-    )
-    for row in session.scalars(query):
-        yield _event_json(row)
-        session.expunge(row)
+    """The events that happened in ``week`` (by ``at``), oldest first, as written out: read
+    as plain driver rows, since building ORM objects cost ten times the query."""
+    iso = sqlite_iso if session.get_bind().dialect.name == "sqlite" else any_iso
+    bounds = [to_db(session, table_of(Event), "at", t) for t in (week.start, week.end)]
+    for raw in stream_where(session, "at >= ? AND at < ?", bounds):
+        seq, at, recorded_at, kind, tid, fid, from_, to, actor, source, _, det, _, row_hash = raw
+        yield {
+            "seq": seq,
+            "at": iso(at),
+            "recorded_at": iso(recorded_at),
+            "kind": kind,
+            "ticket": tid,
+            "finding": fid,
+            "from": from_,
+            "to": to,
+            "actor": actor,
+            "source": source,
+            "details": orjson.loads(det) if isinstance(det, str | bytes) else det,
+            "hash": row_hash,
+        }
 
 
 def write_events(session: Session, week: IsoWeek, out_dir: Path) -> int:

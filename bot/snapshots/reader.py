@@ -42,7 +42,7 @@ BATCH = 10_000
 # From this many events on, the chain is verified by a helper process beside the replay (it
 # costs a fraction of a second to start; on a million events it saves about a third).
 SEPARATE_VERIFICATION_MIN_EVENTS = 50_000
-_SQL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE seq <= ?"  # noqa: S608
+_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608
 
 
 def head_before(session: Session, cutoff: datetime) -> tuple[int, str]:
@@ -60,30 +60,33 @@ def stream_raw(
     session: Session, *, upto_seq: int, kinds: Sequence[str] | None = None
 ) -> Iterator[Any]:
     """Raw driver rows (columns in ``EVENT_COLUMNS`` order) with ``seq <= upto_seq``, oldest
-    first; only rows of ``kinds`` when given.
+    first; only rows of ``kinds`` when given."""
+    if kinds is None:
+        return stream_where(session, "seq <= ?", [upto_seq])
+    if session.get_bind().dialect.name == "postgresql":
+        return stream_where(session, "seq <= ? AND kind = ANY(?)", [upto_seq, list(kinds)])
+    # "+kind": walk the table in seq order and filter, rather than gather the rows through
+    # the kind index and sort them.
+    marks = ", ".join("?" * len(kinds))
+    return stream_where(session, f"seq <= ? AND +kind IN ({marks})", [upto_seq, *kinds])
+
+
+def stream_where(session: Session, condition: str, params: Sequence[Any]) -> Iterator[Any]:
+    """Raw driver rows (columns in ``EVENT_COLUMNS`` order) that meet ``condition`` (written
+    with ``?`` placeholders, values in driver form), oldest first.
 
     Straight from the driver's cursor, as plain tuples: building a SQLAlchemy row for each of
     a million events cost more than reading it. On PostgreSQL a named (server-side) cursor
     streams them; SQLite's cursor steps through the result as it is fetched."""
+    sql = f"{_SELECT} WHERE {condition} ORDER BY seq"
     connection = session.connection()
     dbapi = connection.connection
-    params: list[Any]
     if connection.dialect.name == "postgresql":
-        sql, params = _SQL.replace("?", "%s"), [upto_seq]
-        if kinds is not None:
-            sql += " AND kind = ANY(%s)"
-            params.append(list(kinds))
         cursor = dbapi.cursor(name="slabot_event_log")
-        cursor.execute(sql + " ORDER BY seq", params)
+        cursor.execute(sql.replace("?", "%s"), params)
     else:
-        sql, params = _SQL, [upto_seq]
-        if kinds is not None:
-            # "+kind": walk the table in seq order and filter, rather than gather the rows
-            # through the kind index and sort them.
-            sql += f" AND +kind IN ({', '.join('?' * len(kinds))})"
-            params += kinds
         cursor = dbapi.cursor()
-        cursor.execute(sql + " ORDER BY seq", params)
+        cursor.execute(sql, params)
     try:
         while chunk := cursor.fetchmany(BATCH):
             yield from chunk
