@@ -6,13 +6,22 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.database.core import make_session_factory, transaction
 from bot.events import service as events
-from bot.events.chain import GENESIS_HASH, row_digest
+from bot.events.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    canonical_json,
+    hashed_bytes,
+    iso_utc,
+    row_digest,
+)
 from bot.events.service import NewEvent
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -177,3 +186,65 @@ def test_concurrent_writers_keep_a_valid_chain(engine: Engine) -> None:
     assert errors == []
     report = _verify(engine)
     assert report.ok and report.checked == 200
+
+
+_texts = st.none() | st.text(max_size=20)
+_ids = st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.text(max_size=20),
+    ids=st.tuples(_ids, _ids),
+    states=st.tuples(_texts, _texts, _texts, _texts),
+    source=st.text(max_size=8),
+    details=st.dictionaries(st.text(max_size=8), _json, max_size=5),
+    at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_hashed_bytes_are_the_canonical_json_of_the_row(
+    kind: str,
+    ids: tuple[int | None, int | None],
+    states: tuple[str | None, str | None, str | None, str | None],
+    source: str,
+    details: dict[str, object],
+    at: datetime,
+) -> None:
+    """The one encoding that appends and verifications hash is the documented rule: the
+    canonical JSON (sorted keys) of every hashed column."""
+    (ticket_id, finding_id), (from_state, to_state, actor, external_id) = ids, states
+    row = {
+        "at": iso_utc(at),
+        "recorded_at": iso_utc(at + timedelta(seconds=1)),
+        "kind": kind,
+        "ticket_id": ticket_id,
+        "finding_id": finding_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "source": source,
+        "external_id": external_id,
+        "details": details,
+    }
+    assert set(row) == set(HASHED_FIELDS)
+    expected = canonical_json(row)
+    got = hashed_bytes(
+        row["at"],
+        row["recorded_at"],
+        kind,
+        ticket_id,
+        finding_id,
+        from_state,
+        to_state,
+        actor,
+        source,
+        external_id,
+        canonical_json(details),
+    )
+    assert got == expected

@@ -31,7 +31,8 @@ from bot.events.chain import (
     HASHED_FIELDS,
     ChainReport,
     canonical_json,
-    event_digest,
+    chain_hash,
+    hashed_bytes,
     iso_utc,
     verify_rows,
 )
@@ -103,19 +104,22 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
         seq += 1
         at_iso, at_db = spelled(new.at)
         details_json = canonical_json(dict(new.details)) if new.details else b"{}"
-        fields = {
-            "at": at_iso,
-            "recorded_at": recorded_iso,
-            "kind": new.kind,
-            "ticket_id": new.ticket_id,
-            "finding_id": new.finding_id,
-            "from_state": new.from_state,
-            "to_state": new.to_state,
-            "actor": new.actor,
-            "source": new.source,
-            "external_id": new.external_id,
-        }
-        digest = event_digest(prev_hash, fields, details_json)
+        digest = chain_hash(
+            prev_hash,
+            hashed_bytes(
+                at_iso,
+                recorded_iso,
+                new.kind,
+                new.ticket_id,
+                new.finding_id,
+                new.from_state,
+                new.to_state,
+                new.actor,
+                new.source,
+                new.external_id,
+                details_json,
+            ),
+        )
         params.append(
             (
                 seq,

@@ -3,7 +3,8 @@
 The hash rule is :func:`bot.events.chain.row_digest`'s, with one shortcut: on SQLite a
 timestamp is stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC), which is already the hashed
 ISO spelling but for the ``T`` and the ``Z``, and ``details`` is stored as the canonical JSON
-text that was hashed, so the hashed bytes are assembled around it without decoding it. Any
+text that was hashed, so the hashed bytes are assembled around it without decoding it
+(:func:`bot.events.chain.hashed_bytes`, as the append did). Any
 other spelling, and any row whose shortcut bytes do not match (tampering included), takes the
 exact path, which names the break. The tests check this against
 :func:`bot.events.chain.verify_rows` on intact and tampered logs.
@@ -14,7 +15,6 @@ this module alone.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,8 @@ from bot.events.chain import (
     Break,
     ChainReport,
     canonical_json,
+    chain_hash,
+    hashed_bytes,
     iso_utc,
 )
 
@@ -71,39 +73,6 @@ def plain_columns(raw: Any) -> dict[str, Any]:
     return dict(zip(_PLAIN, raw[3:11], strict=True))
 
 
-def hash_input(
-    at: str,
-    recorded_at: str,
-    kind: Any,
-    ticket_id: Any,
-    finding_id: Any,
-    from_state: Any,
-    to_state: Any,
-    actor: Any,
-    source: Any,
-    external_id: Any,
-    details_text: str,
-) -> bytes:
-    """``canonical_json`` of the hashed fields with ``details`` spliced in as stored text: the
-    keys are written in their sorted order, as OPT_SORT_KEYS would put them, so one plain
-    encoding gives the same bytes."""
-    return orjson.dumps(
-        {
-            "actor": actor,
-            "at": at,
-            "details": orjson.Fragment(details_text),
-            "external_id": external_id,
-            "finding_id": finding_id,
-            "from_state": from_state,
-            "kind": kind,
-            "recorded_at": recorded_at,
-            "source": source,
-            "ticket_id": ticket_id,
-            "to_state": to_state,
-        }
-    )
-
-
 class ChainChecker:
     """:func:`bot.events.chain.verify_rows`, fed one row at a time."""
 
@@ -124,7 +93,7 @@ class ChainChecker:
                 f"rows {self.expected_seq}..{seq - 1} are missing (next present row is {seq})",
             )
             return
-        digest = hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
+        digest = chain_hash(prev_hash, canonical_json(payload))
         if digest != row_hash:
             self.broken = Break(
                 seq, "modified", "content does not match its hash (row was modified)"
@@ -149,7 +118,7 @@ class ChainChecker:
         if (
             seq != self.expected_seq
             or prev_hash != self.prev_hash
-            or hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest() != row_hash
+            or chain_hash(prev_hash, body) != row_hash
         ):
             return False
         self.prev_hash = row_hash
@@ -163,7 +132,7 @@ class ChainChecker:
         seq, _, _, kind, tid, fid, from_, to, actor, source, ext, det, prev, row_hash = raw
         if isinstance(det, str) and self.check_fast(
             int(seq),
-            hash_input(at_iso, rec_iso, kind, tid, fid, from_, to, actor, source, ext, det),
+            hashed_bytes(at_iso, rec_iso, kind, tid, fid, from_, to, actor, source, ext, det),
             prev,
             row_hash,
         ):
