@@ -104,39 +104,19 @@ def append_events(session: Session, events: Sequence[NewEvent], *, now: datetime
         seq += 1
         at_iso, at_db = spelled(new.at)
         details_json = canonical_json(dict(new.details)) if new.details else b"{}"
-        digest = chain_hash(
-            prev_hash,
-            hashed_bytes(
-                at_iso,
-                recorded_iso,
-                new.kind,
-                new.ticket_id,
-                new.finding_id,
-                new.from_state,
-                new.to_state,
-                new.actor,
-                new.source,
-                new.external_id,
-                details_json,
-            ),
-        )
+        plain = (
+            new.kind,
+            new.ticket_id,
+            new.finding_id,
+            new.from_state,
+            new.to_state,
+            new.actor,
+            new.source,
+            new.external_id,
+        )  # the columns stored as they are hashed, in HASHED_FIELDS order
+        digest = chain_hash(prev_hash, hashed_bytes(at_iso, recorded_iso, *plain, details_json))
         params.append(
-            (
-                seq,
-                at_db,
-                recorded_db,
-                new.kind,
-                new.ticket_id,
-                new.finding_id,
-                new.from_state,
-                new.to_state,
-                new.actor,
-                new.source,
-                new.external_id,
-                json_param(details_json.decode()),
-                prev_hash,
-                digest,
-            )
+            (seq, at_db, recorded_db, *plain, json_param(details_json.decode()), prev_hash, digest)
         )
         prev_hash = digest
     execute_many(session, _INSERT_SQL, params)

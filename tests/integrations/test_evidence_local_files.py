@@ -19,6 +19,7 @@ from integrations.evidence import (
     LocalEvidenceStore,
     sha256_hex,
 )
+from tests.integrations.helpers_evidence import SCAN_KEY, write_source
 
 NOW = datetime(2025, 1, 6, 2, 0, tzinfo=UTC)
 KEY = "sla-snapshots/2025/01/06/sla-snapshot-2025-W01.json"
@@ -29,22 +30,11 @@ def store(tmp_path: Path) -> LocalEvidenceStore:
     return LocalEvidenceStore(tmp_path / "evidence")
 
 
-SCAN_KEY = "vulnerability-scans/2025/01/06/nuclei-raw.jsonl"
 LARGE_SIZE = 5 * 1024 * 1024 + 12345  # several 1 MiB chunks plus a partial one
 
 
 def _write_source(path: Path, size: int = LARGE_SIZE, seed: bytes = b"a") -> str:
-    """Write ``size`` pseudo-random bytes the way a caller would, hashing while writing."""
-    digest = hashlib.sha256()
-    block = hashlib.sha512(seed).digest() * 2048  # 128 KiB
-    with path.open("wb") as out:
-        remaining = size
-        while remaining:
-            chunk = block[:remaining]
-            out.write(chunk)
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest()
+    return write_source(path, size, seed)
 
 
 def _files(root: Path) -> list[str]:

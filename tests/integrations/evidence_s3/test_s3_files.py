@@ -27,22 +27,13 @@ from tests.integrations.evidence_s3.helpers import (
     real_now,
     versions,
 )
+from tests.integrations.helpers_evidence import SCAN_KEY, write_source
 
-SCAN_KEY = "vulnerability-scans/2025/01/06/nuclei-raw.jsonl"
 LARGE_SIZE = 6 * 1024 * 1024 + 4321
 
 
 def _write_source(path: Path, size: int = LARGE_SIZE, seed: bytes = b"a") -> str:
-    digest = hashlib.sha256()
-    block = hashlib.sha512(seed).digest() * 2048  # 128 KiB
-    with path.open("wb") as out:
-        remaining = size
-        while remaining:
-            chunk = block[:remaining]
-            out.write(chunk)
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest()
+    return write_source(path, size, seed)
 
 
 def test_put_file_streams_a_compliance_locked_object(
