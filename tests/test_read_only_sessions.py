@@ -57,3 +57,15 @@ def test_writing_through_a_read_only_session_is_refused(ctx: AppContext, now: da
         session.execute(text("UPDATE scans SET target = 'y'"))
     with read_only(ctx.sessions) as reader:
         assert reader.execute(select(Scan.target)).scalars().all() == ["y"]
+
+
+def test_every_transaction_of_a_read_only_session_is_read_only(
+    ctx: AppContext, now: datetime
+) -> None:
+    ingest_bytes(ctx, jsonl([record()]), now=now)
+    with read_only(ctx.sessions) as reader:
+        assert _scans(reader) == 1
+        reader.commit()  # a new transaction begins with the next statement
+        assert _scans(reader) == 1
+        with pytest.raises(DBAPIError, match=r"read.?only"):
+            reader.execute(text("UPDATE scans SET target = 'x'"))

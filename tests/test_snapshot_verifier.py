@@ -13,13 +13,19 @@ import pytest
 from sqlalchemy import text
 
 from bot.context import AppContext
-from bot.database.core import make_engine, make_session_factory, read_only, transaction
+from bot.database.core import (
+    driver_params,
+    make_engine,
+    make_session_factory,
+    read_only,
+    transaction,
+)
 from bot.events.chain import Break, ChainReport, iso_utc
 from bot.events.service import verify as reference_verify
 from bot.snapshots import reader
 from bot.snapshots.chain_check import ChainChecker, VerifiedPrefix, sqlite_iso
 from bot.snapshots.reader import CutoffRead, read_until, stream_raw
-from bot.snapshots.verifier import ChainVerification, verify
+from bot.snapshots.verifier import ChainVerification, verify, wait_after
 from bot.snapshots.weeks import IsoWeek
 from tests.test_snapshot_support import D0, History
 
@@ -61,12 +67,23 @@ def helper_always(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     started: list[int] = []
     start = ChainVerification.start.__func__  # type: ignore[attr-defined]
 
-    def recording(cls: type, url: str, *, upto_seq: int, cutoff_iso: str) -> ChainVerification:
+    def recording(
+        cls: type, connect: dict[str, object], *, upto_seq: int, cutoff_iso: str
+    ) -> ChainVerification | None:
         started.append(upto_seq)
-        return start(cls, url, upto_seq=upto_seq, cutoff_iso=cutoff_iso)  # type: ignore[no-any-return]
+        return start(cls, connect, upto_seq=upto_seq, cutoff_iso=cutoff_iso)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(ChainVerification, "start", classmethod(recording))
     return started
+
+
+def _helper_running(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """Use, for any log, a "helper" that runs ``code`` instead of the verifier."""
+    monkeypatch.setattr(reader, "SEPARATE_VERIFICATION_MIN_EVENTS", 1)
+    command = [sys.executable, "-c", code]
+    monkeypatch.setattr(
+        ChainVerification, "start", classmethod(lambda cls, *_a, **_k: cls(_popen(command)))
+    )
 
 
 def test_the_helper_gives_what_one_pass_gives(
@@ -126,15 +143,48 @@ def test_a_failing_helper_falls_back_to_one_pass(
 ) -> None:
     _history(ctx)
     expected = _one_pass(ctx)
-    monkeypatch.setattr(reader, "SEPARATE_VERIFICATION_MIN_EVENTS", 1)
-    command = [sys.executable, "-c", helper]
-    monkeypatch.setattr(
-        ChainVerification, "start", classmethod(lambda cls, *_a, **_k: cls(_popen(command)))
-    )
+    _helper_running(monkeypatch, helper)
     with caplog.at_level(logging.WARNING):
         assert _read(ctx) == expected
     for text_ in logged:
         assert text_ in caplog.text
+
+
+def test_a_report_short_of_the_head_falls_back_to_one_pass(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A helper that read a database lagging behind (a standby) reports an intact chain that
+    stops short: it is not believed."""
+    _history(ctx)
+    expected = _one_pass(ctx)
+    short = VerifiedPrefix(ChainReport(5, 5, "a" * 64, None), 5, 5, "a" * 64)
+    _helper_running(monkeypatch, f"import sys; sys.stdout.buffer.write({short.to_json()!r})")
+    with caplog.at_level(logging.WARNING):
+        assert _read(ctx) == expected
+    assert f"reached seq 5 (chain 5), not the head {expected.chain.head_seq}" in caplog.text
+
+
+def test_a_helper_that_cannot_start_falls_back_to_one_pass(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _history(ctx)
+    expected = _one_pass(ctx)
+    monkeypatch.setattr(reader, "SEPARATE_VERIFICATION_MIN_EVENTS", 1)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with caplog.at_level(logging.WARNING):
+        assert _read(ctx) == expected
+    assert "chain verifier could not start" in caplog.text
+
+
+def test_the_password_is_blanked_out_of_the_logged_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = "import sys; sys.stderr.write('bad password \"correct horse\"'); sys.exit(2)"
+    helper = ChainVerification(_popen([sys.executable, "-c", code]), secret="correct horse")
+    with caplog.at_level(logging.WARNING):
+        assert helper.result(timeout=30) is None
+    assert "bad password" in caplog.text and "[password]" in caplog.text
+    assert "correct horse" not in caplog.text
 
 
 def test_a_hanging_helper_is_killed() -> None:
@@ -147,11 +197,12 @@ def test_a_hanging_helper_is_killed() -> None:
 def test_verify_reads_on_a_connection_of_its_own(ctx: AppContext) -> None:
     _history(ctx)
     expected = _one_pass(ctx)
-    url = ctx.engine.url.render_as_string(hide_password=False)
+    connect = driver_params(ctx.engine)
+    assert connect is not None
     # The writer's lock (SQLite) does not hold the verifier up: it reads committed rows.
     with transaction(ctx.sessions) as session:
         session.execute(text("SELECT 1"))
-        verified = verify(url, upto_seq=expected.chain.head_seq, cutoff_iso=iso_utc(W02.end))
+        verified = verify(connect, upto_seq=expected.chain.head_seq, cutoff_iso=iso_utc(W02.end))
     assert verified.chain == expected.chain
     assert (verified.replayed, verified.head_seq) == (
         expected.state.replayed,
@@ -198,12 +249,22 @@ def _popen(command: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
-def test_the_wait_grows_with_the_log() -> None:
-    quick = ChainVerification(_popen([sys.executable, "-c", "pass"]), rows=0)
-    long = ChainVerification(_popen([sys.executable, "-c", "pass"]), rows=1_000_000)
-    try:
-        assert quick.timeout == 600
-        assert long.timeout == 600 + 1_000
-    finally:
-        quick.close()
-        long.close()
+def test_the_wait_for_the_report_grows_with_the_replay() -> None:
+    assert wait_after(0) == 60
+    assert wait_after(5) == 70
+
+
+def test_the_real_helper_failing_is_logged_and_survived(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The verifier itself fails (it cannot open the database): its error output, kept in a
+    file, is logged, and the snapshot verifies in process."""
+    _history(ctx)
+    expected = _one_pass(ctx)
+    monkeypatch.setattr(reader, "SEPARATE_VERIFICATION_MIN_EVENTS", 1)
+    nowhere = {"backend": "sqlite", "args": ["/nonexistent/slabot/x.db"], "kwargs": {}}
+    monkeypatch.setattr(reader, "driver_params", lambda _engine: nowhere)
+    with caplog.at_level(logging.WARNING):
+        assert _read(ctx) == expected
+    assert "chain verifier exited with 1" in caplog.text
+    assert "unable to open database file" in caplog.text

@@ -30,8 +30,10 @@ NAMING_CONVENTION = {
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Execution option of a connection whose transaction only reads (see read_only).
+# Execution option of a connection whose transactions only read (see read_only), and the
+# mark of a pooled SQLite connection left in query_only mode.
 _READ_ONLY = "slabot_read_only"
+_QUERY_ONLY = "slabot.query_only"
 SQLITE_CACHE_KIB = 8 * 1024
 # A large ingest's connection: the fingerprint index takes random keys, so its inserts touch
 # pages all over it and a small cache spills them to the WAL mid-transaction.
@@ -67,7 +69,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(_READ_ONLY):
             # A snapshot of the WAL, taken at the first read: no write lock, so a long read
-            # holds up no writer; query_only turns an accidental write into an error.
+            # holds up no writer; query_only turns an accidental write into an error. It is
+            # switched off again when the connection goes back to the pool.
+            connection.info[_QUERY_ONLY] = True
             connection.exec_driver_sql("PRAGMA query_only = ON")
             connection.exec_driver_sql("BEGIN")
             return
@@ -83,8 +87,12 @@ def _configure_sqlite(engine: Engine) -> None:
     def _release(connection: Any) -> None:
         if connection.info.pop("slabot.writer_lock", False):
             writer.release()
-        elif connection.get_execution_options().get(_READ_ONLY):
-            connection.exec_driver_sql("PRAGMA query_only = OFF")  # the connection is pooled
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # Also after a read-only BEGIN that failed: no commit or rollback follows one.
+        if record.info.pop(_QUERY_ONLY, False):
+            dbapi_connection.execute("PRAGMA query_only = OFF")
 
     @event.listens_for(engine, "commit")
     def _after_commit(connection: Any) -> None:
@@ -194,11 +202,29 @@ def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that only reads. On SQLite it reads one consistent view of the database and
     does not take the write lock every other transaction starts with (``BEGIN IMMEDIATE``): a
     long read, such as a snapshot replaying a million events, would otherwise hold up every
-    writer until it ends. Writing through it is an error, on PostgreSQL too."""
-    with factory() as session:
-        options: Any = {_READ_ONLY: True}  # slabot's own key, outside SQLAlchemy's typed ones
-        session.connection(execution_options=options)
+    writer until it ends. Writing through it is an error, on PostgreSQL too, in every
+    transaction the session runs."""
+    engine: Engine = factory.kw["bind"]
+    options: Any = {_READ_ONLY: True}  # slabot's own key, outside SQLAlchemy's typed ones
+    with factory(bind=engine.execution_options(**options)) as session:
         yield session
+
+
+def driver_params(engine: Engine) -> dict[str, Any] | None:
+    """What another process needs to open the engine's database with the driver alone
+    (:func:`bot.database.driver.connect_with`), as JSON-ready values; None for a database no
+    other process can see (SQLite in memory). Taken from the dialect, so a helper connects
+    exactly where the engine does (several hosts, query options, a password with spaces)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    backend = engine.dialect.name
+    if backend == "sqlite" and (not args or args[0] in ("", ":memory:")):
+        return None
+    plain = {
+        key: value
+        for key, value in kwargs.items()
+        if isinstance(value, str | int | float | bool) and key != "check_same_thread"
+    }
+    return {"backend": backend, "args": list(args), "kwargs": plain}
 
 
 def table_of(model: type[Base]) -> Table:

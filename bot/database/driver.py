@@ -9,9 +9,13 @@ make them wait for that process's write lock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot.settings import database_backend
+
+# How long a helper's connection waits: for PostgreSQL to answer, for SQLite's lock.
+CONNECT_TIMEOUT_S = 10
 
 
 def open_driver_connection(database_url: str) -> tuple[Any, str] | None:
@@ -24,9 +28,25 @@ def open_driver_connection(database_url: str) -> tuple[Any, str] | None:
 
         return psycopg.connect(f"postgresql://{rest}"), "%s"
     import sqlite3
-    from urllib.parse import unquote
 
-    path = unquote(rest.partition("?")[0].removeprefix("/"))
+    # As SQLAlchemy reads a SQLite URL: the path as written (not percent-decoded), no query.
+    path = rest.partition("?")[0].removeprefix("/")
     if path in ("", ":memory:"):
         return None
     return sqlite3.connect(path), "?"
+
+
+def connect_with(params: Mapping[str, Any]) -> tuple[Any, str]:
+    """(connection, placeholder style) from :func:`bot.database.core.driver_params`: the very
+    arguments the engine connects with (hosts, port, password, query options), not a URL
+    rendered again."""
+    kwargs = dict(params["kwargs"])
+    if params["backend"] == "postgresql":
+        import psycopg
+
+        kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        return psycopg.connect(*params["args"], **kwargs), "%s"
+    import sqlite3
+
+    kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
+    return sqlite3.connect(*params["args"], **kwargs), "?"

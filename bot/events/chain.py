@@ -80,7 +80,8 @@ def hashed_bytes(
             "source": source,
             "ticket_id": ticket_id,
             "to_state": to_state,
-        }
+        },
+        option=orjson.OPT_UTC_Z,  # as canonical_json, should a caller pass a datetime
     )
 
 

@@ -14,6 +14,8 @@ here does both.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +24,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.database.core import driver_params
 from bot.events.chain import GENESIS_HASH, ChainReport, iso_utc
 from bot.events.models import Event
 from bot.snapshots.chain_check import (
     EVENT_COLUMNS,
     ChainChecker,
     Iso,
+    VerifiedPrefix,
     any_iso,
     as_datetime,
     details_of,
@@ -36,7 +40,9 @@ from bot.snapshots.chain_check import (
     sqlite_iso,
 )
 from bot.snapshots.replay import STATE_KINDS, LogState, Replayer
-from bot.snapshots.verifier import ChainVerification
+from bot.snapshots.verifier import ChainVerification, wait_after
+
+log = logging.getLogger(__name__)
 
 BATCH = 10_000
 # From this many events on, the chain is verified by a helper process beside the replay (it
@@ -123,20 +129,34 @@ def read_until(session: Session, *, cutoff: datetime, period_start: datetime) ->
     if verification is not None:
         try:
             replayer = Replayer(cutoff=cutoff, period_start=period_start)
+            started = time.monotonic()
             _replay_state_rows(session, replayer, head_seq=head_seq, iso=iso)
-            verified = verification.result()
+            verified = verification.result(timeout=wait_after(time.monotonic() - started))
         finally:
             verification.close()
-        if verified is not None:
-            replayer.state.replayed = verified.replayed
-            replayer.state.head_seq, replayer.state.head_hash = (
-                verified.head_seq,
-                verified.head_hash,
-            )
-            return CutoffRead(replayer.state, verified.chain)
+        if verified is not None and _reaches(verified, head_seq):
+            state = replayer.state
+            state.replayed = verified.replayed
+            state.head_seq, state.head_hash = verified.head_seq, verified.head_hash
+            return CutoffRead(state, verified.chain)
     return _read_in_one_pass(
         session, cutoff=cutoff, period_start=period_start, head_seq=head_seq, iso=iso
     )
+
+
+def _reaches(verified: VerifiedPrefix, head_seq: int) -> bool:
+    """Whether the helper read the same log up to the same head (a database lagging behind
+    this one, say a standby, would report an intact but shorter chain)."""
+    chain = verified.chain
+    if verified.head_seq == head_seq and (chain.broken is not None or chain.head_seq == head_seq):
+        return True
+    log.warning(
+        "chain verifier reached seq %s (chain %s), not the head %s; verifying in process",
+        verified.head_seq,
+        chain.head_seq,
+        head_seq,
+    )
+    return False
 
 
 def _start_verification(
@@ -144,12 +164,10 @@ def _start_verification(
 ) -> ChainVerification | None:
     if head_seq < SEPARATE_VERIFICATION_MIN_EVENTS:
         return None
-    url = session.get_bind().engine.url
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return None  # no other process can see it
-    return ChainVerification.start(
-        url.render_as_string(hide_password=False), upto_seq=head_seq, cutoff_iso=iso_utc(cutoff)
-    )
+    connect = driver_params(session.get_bind().engine)
+    if connect is None:
+        return None  # no other process can see the database
+    return ChainVerification.start(connect, upto_seq=head_seq, cutoff_iso=iso_utc(cutoff))
 
 
 def _replay_state_rows(session: Session, replayer: Replayer, *, head_seq: int, iso: Iso) -> None:
