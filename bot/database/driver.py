@@ -9,7 +9,7 @@ make them wait for that process's write lock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bot.settings import database_backend
@@ -50,3 +50,28 @@ def connect_with(params: Mapping[str, Any]) -> tuple[Any, str]:
 
     kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
     return sqlite3.connect(*params["args"], **kwargs), "?"
+
+
+def stream_query(
+    connection: Any,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    postgresql: bool,
+    cursor_name: str,
+    batch: int = 10_000,
+) -> Iterator[Any]:
+    """The rows of ``sql`` (written with ``?`` placeholders) as plain driver tuples, a batch
+    at a time, in constant memory: on PostgreSQL through a named (server-side) cursor
+    ``cursor_name``; SQLite's cursor steps through the result as it is fetched."""
+    if postgresql:
+        cursor = connection.cursor(name=cursor_name)
+        cursor.execute(sql.replace("?", "%s"), params)
+    else:
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+    try:
+        while chunk := cursor.fetchmany(batch):
+            yield from chunk
+    finally:
+        cursor.close()

@@ -35,6 +35,7 @@ from bot.events.chain import (
 
 # The columns of a raw event row, in the order every reader selects them.
 EVENT_COLUMNS = ("seq", *HASHED_FIELDS, "prev_hash", "hash")
+SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608
 _PLAIN = EVENT_COLUMNS[3:11]  # kind … external_id: the columns stored as they are hashed
 
 Iso = Callable[[Any], str]

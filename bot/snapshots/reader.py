@@ -25,10 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.database.core import driver_params
+from bot.database.driver import stream_query
 from bot.events.chain import GENESIS_HASH, ChainReport, iso_utc
 from bot.events.models import Event
 from bot.snapshots.chain_check import (
     EVENT_COLUMNS,
+    SELECT_EVENTS,
     ChainChecker,
     Iso,
     VerifiedPrefix,
@@ -48,7 +50,6 @@ BATCH = 10_000
 # From this many events on, the chain is verified by a helper process beside the replay (it
 # costs a fraction of a second to start; on a million events it saves about a third).
 SEPARATE_VERIFICATION_MIN_EVENTS = 50_000
-_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608
 
 
 def head_before(session: Session, cutoff: datetime) -> tuple[int, str]:
@@ -79,25 +80,18 @@ def stream_raw(
 
 def stream_where(session: Session, condition: str, params: Sequence[Any]) -> Iterator[Any]:
     """Raw driver rows (columns in ``EVENT_COLUMNS`` order) that meet ``condition`` (written
-    with ``?`` placeholders, values in driver form), oldest first.
-
-    Straight from the driver's cursor, as plain tuples: building a SQLAlchemy row for each of
-    a million events cost more than reading it. On PostgreSQL a named (server-side) cursor
-    streams them; SQLite's cursor steps through the result as it is fetched."""
-    sql = f"{_SELECT} WHERE {condition} ORDER BY seq"
+    with ``?`` placeholders, values in driver form), oldest first: straight from the driver's
+    cursor, as plain tuples, since building a SQLAlchemy row for each of a million events cost
+    more than reading it."""
     connection = session.connection()
-    dbapi = connection.connection
-    if connection.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="slabot_event_log")
-        cursor.execute(sql.replace("?", "%s"), params)
-    else:
-        cursor = dbapi.cursor()
-        cursor.execute(sql, params)
-    try:
-        while chunk := cursor.fetchmany(BATCH):
-            yield from chunk
-    finally:
-        cursor.close()
+    return stream_query(
+        connection.connection,
+        f"{SELECT_EVENTS} WHERE {condition} ORDER BY seq",
+        params,
+        postgresql=connection.dialect.name == "postgresql",
+        cursor_name="slabot_event_log",
+        batch=BATCH,
+    )
 
 
 def stream_rows(session: Session, *, upto_seq: int) -> Iterator[dict[str, Any]]:

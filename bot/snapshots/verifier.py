@@ -30,13 +30,13 @@ import logging
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import orjson
 
 from bot.snapshots.chain_check import (
-    EVENT_COLUMNS,
+    SELECT_EVENTS,
     VerifiedPrefix,
     any_iso,
     sqlite_iso,
@@ -52,7 +52,7 @@ WAIT_BASE_S = 60.0
 WAIT_PER_REPLAY_SECOND = 2.0
 
 
-_SQL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE seq <= ? ORDER BY seq"  # noqa: S608
+_SQL = f"{SELECT_EVENTS} WHERE seq <= ? ORDER BY seq"
 
 
 def wait_after(replay_seconds: float) -> float:
@@ -142,30 +142,22 @@ class ChainVerification:
         return tail.replace(self._secret, "[password]") if self._secret else tail
 
 
-def _rows(connection: Any, placeholder: str, upto_seq: int) -> Iterator[Any]:
-    if placeholder == "%s":  # PostgreSQL: a server-side cursor streams the rows
-        cursor = connection.cursor(name="slabot_chain_verifier")
-        cursor.execute(_SQL.replace("?", "%s"), (upto_seq,))
-    else:
-        cursor = connection.cursor()
-        cursor.execute(_SQL, (upto_seq,))
-    try:
-        while chunk := cursor.fetchmany(FETCH_ROWS):
-            yield from chunk
-    finally:
-        cursor.close()
-
-
 def verify(connect: Mapping[str, Any], *, upto_seq: int, cutoff_iso: str) -> VerifiedPrefix:
     """What the helper does: verify the rows up to ``upto_seq`` on a connection of its own."""
-    from bot.database.driver import connect_with
+    from bot.database.driver import connect_with, stream_query
 
     connection, placeholder = connect_with(connect)
+    postgresql = placeholder == "%s"
     try:
-        iso = any_iso if placeholder == "%s" else sqlite_iso
-        return verify_prefix(
-            _rows(connection, placeholder, upto_seq), iso=iso, cutoff_iso=cutoff_iso
+        rows = stream_query(
+            connection,
+            _SQL,
+            (upto_seq,),
+            postgresql=postgresql,
+            cursor_name="slabot_chain_verifier",
+            batch=FETCH_ROWS,
         )
+        return verify_prefix(rows, iso=any_iso if postgresql else sqlite_iso, cutoff_iso=cutoff_iso)
     finally:
         connection.close()
 
