@@ -242,23 +242,3 @@ def insert_many(
     if conflict_do_nothing:
         sql += f" ON CONFLICT ({', '.join(conflict_do_nothing)}) DO NOTHING"
     driver_rows(session, sql, _params(table, names, rows, dialect), many=True)
-
-
-def update_many(
-    session: Session,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    key: str = "id",
-    increments: Sequence[str] = (),
-) -> None:
-    """``UPDATE … SET col = ? … WHERE key = ?`` per row; ``increments`` columns are added to
-    (``col = col + ?``) instead of replaced."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    mark = _placeholder(dialect)
-    names = [n for n in rows[0] if n != key]
-    sets = ", ".join(f"{n} = {n} + {mark}" if n in increments else f"{n} = {mark}" for n in names)
-    sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}"  # noqa: S608
-    driver_rows(session, sql, _params(table, [*names, key], rows, dialect), many=True)
