@@ -79,16 +79,8 @@ def test_put_into_bucket_without_object_lock_fails_clearly(client: Any) -> None:
         _store_for(client, bucket).put("k.json", b"x", content_type="text/plain", now=real_now())
 
 
-def test_open_builds_its_own_client_from_the_endpoint(
-    endpoint: str, client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+@pytest.mark.usefixtures("dummy_aws_credentials")
+def test_open_builds_its_own_client_from_the_endpoint(endpoint: str, client: Any) -> None:
     bucket = bucket_name("endpoint")
     client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
 

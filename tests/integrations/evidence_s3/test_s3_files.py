@@ -154,6 +154,7 @@ def test_put_file_argument_errors(store: S3EvidenceStore, tmp_path: Path) -> Non
     assert store.head(KEY) is None
 
 
+@pytest.mark.usefixtures("dummy_aws_credentials")
 def test_put_file_reads_the_source_once(
     endpoint: str,
     client: Any,
@@ -161,13 +162,6 @@ def test_put_file_reads_the_source_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The production client sends the caller's digest and does not hash the file again."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     bucket = bucket_name("once")
     client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     store = S3EvidenceStore(build_s3_client(endpoint), bucket, "p", retention_days=DAYS)
