@@ -14,16 +14,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from bot.context import AppContext
 from bot.snapshots.service import write_snapshot
 from bot.snapshots.weeks import IsoWeek
 from integrations.evidence import EvidenceStoreError, S3EvidenceStore
+from tests.integrations.evidence_s3.helpers import moto_server
+from tests.integrations.evidence_s3.helpers import s3_client as client_for
 from tests.test_snapshot_support import History
 
 PREFIX = "soc2"
@@ -32,20 +31,8 @@ DAYS = 400
 
 @pytest.fixture(scope="module")
 def s3_client() -> Iterator[Any]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield boto3.client(
-            "s3",
-            endpoint_url=f"http://{host}:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
-        )
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield client_for(endpoint, attempts=2)
 
 
 def _s3_ctx(ctx: AppContext, client: Any, *, locked: bool) -> tuple[AppContext, str]:

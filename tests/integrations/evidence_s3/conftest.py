@@ -8,21 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from integrations.evidence import S3EvidenceStore, open_evidence_store
-from tests.integrations.evidence_s3.helpers import DAYS, PREFIX, bucket_name, s3_client
+from tests.integrations.evidence_s3.helpers import (
+    DAYS,
+    PREFIX,
+    bucket_name,
+    moto_server,
+    s3_client,
+)
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

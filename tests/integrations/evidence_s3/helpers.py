@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.server import ThreadedMotoServer
 
 KEY = "sla-snapshots/2025/01/06/sla-snapshot-2025-W01.json"
 PREFIX = "soc2/cc7.2"
 DAYS = 400
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A real S3 endpoint on loopback (moto's server, port 0): its URL while it runs."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 def s3_client(endpoint: str, attempts: int) -> Any:
